@@ -1,0 +1,267 @@
+"""From text token ids to codec frames: the prompt layout, sampling, prefill and the frame loop.
+
+Follows the official `Qwen3TTSForConditionalGeneration.generate` (qwen-tts 0.1.1) step for
+step; the comments name the official behaviour each piece reproduces. Frames are yielded one
+by one, so audio can be decoded while the next frame is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from qwentts_cli.config import SamplingConfig, TTSConfig
+from qwentts_cli.errors import UsageError
+from qwentts_cli.model.talker import Talker
+
+# The official generate asks for at least two new tokens before EOS may end the talker.
+MIN_NEW_TOKENS = 2
+# The top 1024 ids of the talker's vocabulary are control tokens; all but EOS are never sampled.
+CONTROL_TOKENS = 1024
+
+
+@dataclass
+class Prompt:
+    """Talker prefill embeddings and the text still to be fed, one row per generated frame."""
+
+    embeds: torch.Tensor  # (1, L, C)
+    trailing_text: torch.Tensor  # (1, N, C): added to the input of frame k while k < N
+    tts_pad: torch.Tensor  # (1, 1, C): added once the trailing text is used up
+
+
+def resolve_language_id(cfg: TTSConfig, language: str, speaker: str | None) -> int | None:
+    """The codec language token, or None for 'auto'; dialect speakers override auto/chinese."""
+    tc = cfg.talker
+    lang = language.lower()
+    if lang != "auto" and lang not in tc.language_ids:
+        raise UsageError(f"unknown language '{language}'; choose one of: {', '.join(cfg.languages)}")
+    language_id = None if lang == "auto" else tc.language_ids[lang]
+    dialect = tc.speaker_dialect.get(speaker.lower(), False) if speaker else False
+    if lang in ("chinese", "auto") and dialect:
+        language_id = tc.language_ids[dialect]
+    return language_id
+
+
+@torch.inference_mode()
+def build_prompt(
+    talker: Talker,
+    cfg: TTSConfig,
+    input_ids: torch.Tensor,
+    language: str,
+    speaker: str | None,
+    streaming_text: bool = False,
+    instruct_ids: torch.Tensor | None = None,
+) -> Prompt:
+    """The talker's input sequence for `<|im_start|>assistant\\n{text}<|im_end|>\\n<|im_start|>assistant\\n`.
+
+    Layout (one row per position, text-side + codec-side embeddings summed):
+      role:   <|im_start|> assistant \\n                    (text only)
+      codec:  think/nothink, think_bos, [language], think_eos, [speaker], pad  + tts_pad..., tts_bos
+      then, non-streaming text: every text token (+ tts_eos) over codec pad, then tts_pad + codec bos;
+      or streaming text: the first text token + codec bos, the rest fed one per frame.
+    Text projections run over the same token groups as the official code, so every row is
+    the product of the same matrix shapes (and rounds the same way).
+    """
+    tc = cfg.talker
+    dev = input_ids.device
+    if input_ids.shape[1] < 9:
+        raise UsageError("the text is empty; give some text to speak")
+
+    def ids(values: list[int]) -> torch.Tensor:
+        return torch.tensor([values], dtype=torch.long, device=dev)
+
+    tts_bos, tts_eos, tts_pad = talker.embed_text(ids([cfg.tts_bos_id, cfg.tts_eos_id, cfg.tts_pad_id])).chunk(3, dim=1)
+
+    language_id = resolve_language_id(cfg, language, speaker)
+    if language_id is None:
+        think = [tc.codec_nothink_id, tc.codec_think_bos_id, tc.codec_think_eos_id]
+    else:
+        think = [tc.codec_think_id, tc.codec_think_bos_id, language_id, tc.codec_think_eos_id]
+    codec = [talker.embed_codec(ids(think))]
+    if speaker:
+        spk = speaker.lower()
+        if spk not in tc.speaker_ids:
+            raise UsageError(f"unknown speaker '{speaker}'; choose one of: {', '.join(cfg.speakers)}")
+        codec.append(talker.embed_codec(ids([tc.speaker_ids[spk]])))
+    codec.append(talker.embed_codec(ids([tc.codec_pad_id, tc.codec_bos_id])))
+    codec_embeds = torch.cat(codec, dim=1)  # (1, K, C)
+
+    role = talker.embed_text(input_ids[:, :3])
+    control = torch.cat((tts_pad.expand(-1, codec_embeds.shape[1] - 2, -1), tts_bos), dim=1) + codec_embeds[:, :-1]
+    parts = [role, control]
+    text_ids = input_ids[:, 3:-5]  # between "assistant\n" and "<|im_end|>\n<|im_start|>assistant\n"
+    if streaming_text:
+        parts.append(talker.embed_text(input_ids[:, 3:4]) + codec_embeds[:, -1:])
+        trailing = torch.cat((talker.embed_text(input_ids[:, 4:-5]), tts_eos), dim=1)
+    else:
+        n = text_ids.shape[1]
+        text = torch.cat((talker.embed_text(text_ids), tts_eos), dim=1) + talker.embed_codec(ids([tc.codec_pad_id] * (n + 1)))
+        parts += [text, tts_pad + talker.embed_codec(ids([tc.codec_bos_id]))]
+        trailing = tts_pad
+    if instruct_ids is not None:
+        parts.insert(0, talker.embed_text(instruct_ids))
+    return Prompt(embeds=torch.cat(parts, dim=1), trailing_text=trailing, tts_pad=tts_pad)
+
+
+class TokenPicker:
+    """Turns logits into a token the way transformers' generate does for these settings.
+
+    Order of processors, as in `GenerationMixin._get_logits_processor`: repetition penalty,
+    min-new-tokens (EOS masked), suppressed tokens, then temperature, top-k, top-p, and a
+    multinomial draw; greedy takes the argmax of the processed scores.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        do_sample: bool,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        repetition_penalty: float = 1.0,
+        suppress: torch.Tensor | None = None,
+        eos_id: int | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+    ):
+        self.do_sample = do_sample
+        self.temperature = temperature
+        self.top_k = min(top_k, vocab_size) if top_k else 0
+        self.top_p = top_p
+        self.penalty = repetition_penalty
+        self.suppress = suppress
+        self.eos_id = eos_id
+        self.generator = generator
+        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        self.count = 0
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits (1, V) -> token (1, 1)."""
+        scores = logits.float()
+        if self.penalty != 1.0 and self.count:
+            penalized = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
+            scores = torch.where(self.seen, penalized, scores)
+        if self.eos_id is not None and self.count < MIN_NEW_TOKENS:
+            scores[:, self.eos_id] = float("-inf")
+        if self.suppress is not None:
+            scores = scores.masked_fill(self.suppress, float("-inf"))
+        if not self.do_sample:
+            token = scores.argmax(dim=-1, keepdim=True)
+        else:
+            token = self._sample(scores)
+        self.seen[token[0]] = True
+        self.count += 1
+        return token
+
+    def _sample(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.temperature != 1.0:
+            scores = scores / self.temperature
+        if self.top_k:
+            kth = torch.topk(scores, self.top_k)[0][..., -1, None]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
+        if self.top_p < 1.0:
+            sorted_scores, order = torch.sort(scores, descending=False)
+            cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+            remove = cumulative <= (1 - self.top_p)
+            remove[..., -1:] = False
+            scores = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+        probs = scores.softmax(dim=-1)
+        return torch.multinomial(probs, num_samples=1, generator=self.generator)
+
+
+class FrameGenerator:
+    """Runs the talker and code predictor over a prompt, yielding one (16,) code frame at a time."""
+
+    def __init__(self, talker: Talker, cfg: TTSConfig):
+        self.talker = talker
+        self.cfg = cfg
+        tc = cfg.talker
+        vocab = tc.stack.vocab_size
+        self.suppress = torch.zeros(1, vocab, dtype=torch.bool)
+        self.suppress[:, vocab - CONTROL_TOKENS :] = True
+        self.suppress[:, tc.codec_eos_id] = False
+
+    def _device(self) -> torch.device:
+        return self.talker.codec_head.weight.device
+
+    @torch.inference_mode()
+    def frames(
+        self,
+        prompt: Prompt,
+        max_frames: int,
+        sampling: SamplingConfig,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Yield code frames (16,) int64 until EOS or `max_frames`."""
+        talker, tc = self.talker, self.cfg.talker
+        dev, dtype = self._device(), self.talker.codec_head.weight.dtype
+        L = prompt.embeds.shape[1]
+        max_positions = tc.stack.max_position_embeddings
+        if L + max_frames > max_positions:
+            raise UsageError(
+                f"the prompt ({L} positions) plus {max_frames} frames exceeds the model's context of "
+                f"{max_positions}; split the text or lower --max-frames"
+            )
+        talker.model.setup_caches(L + max_frames, dtype, dev)
+        talker.code_predictor.model.setup_caches(tc.predictor.num_code_groups, dtype, dev)
+        pick_first = TokenPicker(
+            tc.stack.vocab_size,
+            sampling.do_sample,
+            sampling.temperature,
+            sampling.top_k,
+            sampling.top_p,
+            sampling.repetition_penalty,
+            suppress=self.suppress.to(dev),
+            eos_id=tc.codec_eos_id,
+            generator=generator,
+            device=dev,
+        )
+        hidden, logits = talker(prompt.embeds.to(dtype), 0)
+        trailing = prompt.trailing_text.to(dtype)
+        for k in range(max_frames):
+            token = pick_first(logits)
+            if int(token) == tc.codec_eos_id:
+                return
+            frame, next_embed = self.predict_frame(hidden, token, sampling, generator)
+            yield frame
+            if k + 1 == max_frames:
+                return
+            text = trailing[:, k : k + 1] if k < trailing.shape[1] else prompt.tts_pad.to(dtype)
+            hidden, logits = talker(next_embed + text, L + k)
+
+    def predict_frame(
+        self,
+        hidden: torch.Tensor,
+        token: torch.Tensor,
+        sampling: SamplingConfig,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codebooks 1..15 for a frame whose codebook 0 is `token`.
+
+        hidden: the talker's last hidden state (1, 1, C); token: (1, 1).
+        Returns the frame (16,) and the talker's next input: the sum of the 16 codebook embeddings (1, 1, C).
+        """
+        predictor = self.talker.code_predictor
+        n_groups = self.cfg.talker.predictor.num_code_groups
+        pick = TokenPicker(
+            predictor.cfg.vocab_size,
+            sampling.subtalker_do_sample,
+            sampling.subtalker_temperature,
+            sampling.subtalker_top_k,
+            sampling.subtalker_top_p,
+            generator=generator,
+            device=token.device,
+        )
+        embeds = [self.talker.embed_codec(token)]  # (1, 1, C) each
+        codes = [token]
+        logits = predictor.step(torch.cat((hidden, embeds[0]), dim=1), 0, head=0)
+        for g in range(1, n_groups):
+            code = pick(logits)
+            codes.append(code)
+            embeds.append(predictor.model.codec_embedding[g - 1](code))
+            if g < n_groups - 1:
+                logits = predictor.step(embeds[-1], g + 1, head=g)
+        frame = torch.cat(codes, dim=1)[0]  # (16,)
+        return frame, torch.cat(embeds, dim=1).sum(1, keepdim=True)

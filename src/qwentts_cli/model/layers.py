@@ -1,0 +1,176 @@
+"""Qwen3-style decoder pieces shared by the talker and the code predictor.
+
+RMSNorm, rotary embeddings, grouped-query attention with q/k RMSNorm over a preallocated
+KV cache, the SwiGLU MLP, and a stack of layers. Attribute names follow the checkpoint's
+tensor names so weights load by name with no renaming table.
+
+The arithmetic mirrors the official implementation operation for operation (float32
+RMSNorm, RoPE tables computed in float32, attention as matmul + float32 softmax), because
+greedy decoding must reproduce its codes exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qwentts_cli.config import DecoderStackConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rope_inverse_frequencies(head_dim: int, theta: float) -> torch.Tensor:
+    # Same expression as transformers' default RoPE init, so the float32 table is bit-identical.
+    return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+
+
+class RotaryTable(nn.Module):
+    """cos/sin for positions [0, max_positions), computed once in float32.
+
+    Qwen3-TTS's talker declares interleaved multimodal RoPE, but for speech all three
+    position streams carry the same index, so every frequency sees the same position and
+    the rotation is exactly plain 1-D RoPE.
+    """
+
+    def __init__(self, head_dim: int, theta: float, max_positions: int):
+        super().__init__()
+        inv_freq = rope_inverse_frequencies(head_dim, theta)
+        positions = torch.arange(max_positions, dtype=torch.float32)
+        freqs = positions[:, None] * inv_freq[None, :]  # (P, hd/2)
+        emb = torch.cat((freqs, freqs), dim=-1)  # (P, hd)
+        self.register_buffer("cos", emb.cos(), persistent=False)
+        self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, start: int, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cos[start : start + length].to(dtype), self.sin[start : start + length].to(dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return x * cos + rotate_half(x) * sin
+
+
+class KVCache(nn.Module):
+    """Keys and values for one attention layer, allocated once and written by position."""
+
+    def __init__(self, kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype, device: torch.device):
+        super().__init__()
+        shape = (1, kv_heads, max_len, head_dim)  # (B, nkv, S, hd)
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[2]
+
+    def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = start + k.shape[2]
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: DecoderStackConfig):
+        super().__init__()
+        self.n_heads = cfg.num_attention_heads
+        self.n_kv_heads = cfg.num_key_value_heads
+        self.head_dim = cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=False)
+        self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+        self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+        self.cache: KVCache | None = None
+
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.q_norm(self.q_proj(x).view(B, T, self.n_heads, self.head_dim)).transpose(1, 2)  # (B, nh, T, hd)
+        k = self.k_norm(self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)  # (B, nkv, T, hd)
+        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        assert self.cache is not None, "setup_caches() must run before the first forward"
+        k, v = self.cache.update(start, k, v)  # (B, nkv, start+T, hd)
+        groups = self.n_heads // self.n_kv_heads
+        if groups > 1:
+            k = k.repeat_interleave(groups, dim=1)  # (B, nh, S, hd)
+            v = v.repeat_interleave(groups, dim=1)
+        scores = torch.matmul(q, k.transpose(2, 3)) * self.head_dim**-0.5  # (B, nh, T, S)
+        if T > 1:
+            # Causal within the new block; every cached position before `start` is visible.
+            S = k.shape[2]
+            visible = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
+            scores = scores.masked_fill(~visible, torch.finfo(scores.dtype).min)
+        probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, -1)  # (B, T, nh*hd)
+        return self.o_proj(out)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: DecoderStackConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: DecoderStackConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), start, cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class DecoderStack(nn.Module):
+    """Layers + final norm over input embeddings; positions are cache positions."""
+
+    def __init__(self, cfg: DecoderStackConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.rope: RotaryTable | None = None
+
+    def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device) -> None:
+        """Allocate every layer's KV cache and the RoPE table for `max_len` positions."""
+        cfg = self.cfg
+        if self.rope is None or self.rope.cos.shape[0] < max_len or self.rope.cos.device != torch.device(device):
+            self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
+        for layer in self.layers:
+            attn = layer.self_attn
+            if attn.cache is None or attn.cache.max_len < max_len or attn.cache.k.dtype != dtype:
+                attn.cache = KVCache(cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
+
+    def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """x: (B, T, C) embeddings at positions [start, start+T) -> normed hidden states (B, T, C)."""
+        assert self.rope is not None
+        cos, sin = self.rope(start, x.shape[1], x.dtype)
+        for layer in self.layers:
+            x = layer(x, start, cos, sin)
+        return self.norm(x)
