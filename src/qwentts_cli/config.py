@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from qwentts_cli.errors import CheckpointError, UnsupportedConfigError
+from qwentts_cli.errors import CheckpointError, UnsupportedConfigError, UsageError
 
 SUPPORTED_MODEL_TYPES = ("custom_voice", "base", "voice_design")
 
@@ -173,6 +173,32 @@ class TTSConfig:
     @property
     def speakers(self) -> list[str]:
         return sorted(self.talker.speaker_ids)
+
+    @property
+    def default_speaker(self) -> str | None:
+        if not self.speakers:
+            return None
+        return "ryan" if "ryan" in self.speakers else self.speakers[0]
+
+    def validate_request(self, speaker: str | None, language: str, instruct: str | None) -> str | None:
+        """Check a request against this model before any weights load; returns the speaker to use."""
+        if self.model_type == "base":
+            raise UnsupportedConfigError(
+                "this is a Base (voice-cloning) model and voice cloning is not supported yet; "
+                "use a CustomVoice model such as Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
+            )
+        if self.model_type == "voice_design":
+            if speaker:
+                raise UsageError("VoiceDesign models have no built-in speakers; describe the voice with --instruct")
+            if not instruct:
+                raise UsageError('VoiceDesign models need a voice description; pass --instruct "..."')
+        else:
+            speaker = speaker or self.default_speaker
+            if speaker is None or speaker.lower() not in self.talker.speaker_ids:
+                raise UsageError(f"unknown speaker '{speaker}'; choose one of: {', '.join(self.speakers)}")
+        if language.lower() not in self.languages:
+            raise UsageError(f"unknown language '{language}'; choose one of: {', '.join(self.languages)}")
+        return speaker
 
 
 @dataclass

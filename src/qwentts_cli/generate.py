@@ -7,6 +7,7 @@ by one, so audio can be decoded while the next frame is computed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,11 +33,12 @@ class Prompt:
 
 
 def resolve_language_id(cfg: TTSConfig, language: str, speaker: str | None) -> int | None:
-    """The codec language token, or None for 'auto'; dialect speakers override auto/chinese."""
+    """The codec language token, or None for 'auto'; dialect speakers override auto/chinese.
+
+    `language` and `speaker` are already checked (TTSConfig.validate_request).
+    """
     tc = cfg.talker
     lang = language.lower()
-    if lang != "auto" and lang not in tc.language_ids:
-        raise UsageError(f"unknown language '{language}'; choose one of: {', '.join(cfg.languages)}")
     language_id = None if lang == "auto" else tc.language_ids[lang]
     dialect = tc.speaker_dialect.get(speaker.lower(), False) if speaker else False
     if lang in ("chinese", "auto") and dialect:
@@ -81,10 +83,7 @@ def build_prompt(
         think = [tc.codec_think_id, tc.codec_think_bos_id, language_id, tc.codec_think_eos_id]
     codec = [talker.embed_codec(ids(think))]
     if speaker:
-        spk = speaker.lower()
-        if spk not in tc.speaker_ids:
-            raise UsageError(f"unknown speaker '{speaker}'; choose one of: {', '.join(cfg.speakers)}")
-        codec.append(talker.embed_codec(ids([tc.speaker_ids[spk]])))
+        codec.append(talker.embed_codec(ids([tc.speaker_ids[speaker.lower()]])))
     codec.append(talker.embed_codec(ids([tc.codec_pad_id, tc.codec_bos_id])))
     codec_embeds = torch.cat(codec, dim=1)  # (1, K, C)
 
@@ -103,6 +102,20 @@ def build_prompt(
     if instruct_ids is not None:
         parts.insert(0, talker.embed_text(instruct_ids))
     return Prompt(embeds=torch.cat(parts, dim=1), trailing_text=trailing, tts_pad=tts_pad)
+
+
+@dataclass
+class StepTimes:
+    """Seconds spent in each part of generation (filled only when asked for: timing syncs the device)."""
+
+    prefill: float = 0.0
+    talker: float = 0.0
+    predictor: float = 0.0
+
+    def clock(self, device: torch.device) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
 
 
 class TokenPicker:
@@ -193,8 +206,9 @@ class FrameGenerator:
         max_frames: int,
         sampling: SamplingConfig,
         generator: torch.Generator | None = None,
+        times: StepTimes | None = None,
     ) -> Iterator[torch.Tensor]:
-        """Yield code frames (16,) int64 until EOS or `max_frames`."""
+        """Yield code frames (16,) int64 until EOS or `max_frames`; `times` collects a time split."""
         talker, tc = self.talker, self.cfg.talker
         dev, dtype = self._device(), self.talker.codec_head.weight.dtype
         L = prompt.embeds.shape[1]
@@ -218,18 +232,30 @@ class FrameGenerator:
             generator=generator,
             device=dev,
         )
+        t = times.clock(dev) if times else 0.0
         hidden, logits = talker(prompt.embeds.to(dtype), 0)
+        if times:
+            times.prefill += times.clock(dev) - t
         trailing = prompt.trailing_text.to(dtype)
+        pad = prompt.tts_pad.to(dtype)
         for k in range(max_frames):
+            t = times.clock(dev) if times else 0.0
             token = pick_first(logits)
             if int(token) == tc.codec_eos_id:
                 return
             frame, next_embed = self.predict_frame(hidden, token, sampling, generator)
+            if times:
+                t, t_pred = times.clock(dev), t
+                times.predictor += t - t_pred
             yield frame
             if k + 1 == max_frames:
                 return
-            text = trailing[:, k : k + 1] if k < trailing.shape[1] else prompt.tts_pad.to(dtype)
+            if times:
+                t = times.clock(dev)
+            text = trailing[:, k : k + 1] if k < trailing.shape[1] else pad
             hidden, logits = talker(next_embed + text, L + k)
+            if times:
+                times.talker += times.clock(dev) - t
 
     def predict_frame(
         self,

@@ -8,12 +8,16 @@ codebooks 1..15. Module names follow the checkpoint (`talker.*`) so weights load
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qwentts_cli.config import DecoderStackConfig, TalkerConfig
+from qwentts_cli.config import DecoderStackConfig, TalkerConfig, TTSConfig
+from qwentts_cli.errors import UnsupportedConfigError
 from qwentts_cli.model.layers import DecoderStack
+from qwentts_cli.weights import assign_weights, read_tensors, safetensors_files
 
 
 class TextProjection(nn.Module):
@@ -93,3 +97,18 @@ class Talker(nn.Module):
         """embeds (B, T, C) at positions [start, start+T) -> (last hidden (B, 1, C), codebook-0 logits (B, V))."""
         hidden = self.model(embeds, start)
         return hidden[:, -1:], self.codec_head(hidden)[:, -1]
+
+
+def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> "Talker":
+    """Build the talker on the meta device and assign it the checkpoint's `talker.*` tensors."""
+    with torch.device("meta"):
+        talker = Talker(cfg.talker)
+    tensors = read_tensors(safetensors_files(model_dir))
+    # Base checkpoints also carry the speaker encoder (voice cloning), which is not run here.
+    foreign = [k for k in tensors if not k.startswith(("talker.", "speaker_encoder."))]
+    if foreign:
+        raise UnsupportedConfigError(f"model.safetensors has unexpected tensor '{foreign[0]}'; this checkpoint is not supported")
+    talker_tensors = {k[len("talker.") :]: v for k, v in tensors.items() if k.startswith("talker.")}
+    del tensors
+    assign_weights(talker, talker_tensors, os.path.join(model_dir, "model.safetensors"), dtype, device)
+    return talker.eval()

@@ -1,0 +1,166 @@
+"""Synthesizer: load a checkpoint once, then text -> code frames -> 24 kHz audio.
+
+The Python API of qwentts:
+
+    synth = Synthesizer.from_pretrained("path/to/Qwen3-TTS-12Hz-0.6B-CustomVoice")
+    result = synth.synthesize("Привет, мир!", speaker="ryan", language="russian")
+    result.codes   # (frames, 16) int64
+    result.audio   # (samples,) float32 at result.sample_rate
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from qwentts_cli.checkpoint import resolve_model_dir
+from qwentts_cli.config import SamplingConfig, TTSConfig
+from qwentts_cli.errors import UsageError
+from qwentts_cli.generate import FrameGenerator, build_prompt
+from qwentts_cli.model.codec import CodecDecoder, load_codec_decoder
+from qwentts_cli.model.talker import Talker, load_talker
+from qwentts_cli.text.tokenizer import load_tokenizer
+
+SAMPLE_RATE = 24000
+FRAME_RATE = 12.5
+# Without EOS, generation stops at this many frames: a fixed allowance plus a per-token one.
+# Speech runs at roughly 2-4 frames (0.16-0.32 s) per text token, so 10 per token is ~3x
+# slow speech; --max-frames overrides it.
+FRAME_CAP_BASE = 60
+FRAME_CAP_PER_TOKEN = 10
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UsageError(f"unknown device '{device}'; use cpu, cuda or auto")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype '{dtype}'; use one of: {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+@dataclass
+class SynthesisResult:
+    codes: np.ndarray  # (frames, 16) int64
+    audio: np.ndarray  # (samples,) float32
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+class Synthesizer:
+    def __init__(
+        self,
+        model_dir: str,
+        config: TTSConfig,
+        sampling: SamplingConfig,
+        talker: Talker,
+        codec: CodecDecoder,
+        tokenizer,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
+        self.model_dir = model_dir
+        self.config = config
+        self.sampling = sampling
+        self.talker = talker
+        self.codec = codec
+        self.tokenizer = tokenizer
+        self.device = device
+        self.dtype = dtype
+        self.frame_generator = FrameGenerator(talker, config)
+
+    @classmethod
+    def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32") -> "Synthesizer":
+        """Load a checkpoint (directory or Hugging Face repo id; None: the default model)."""
+        model_dir = resolve_model_dir(model)
+        config = TTSConfig.from_dir(model_dir)
+        dev, dt = resolve_device(device), resolve_dtype(dtype)
+        tokenizer = load_tokenizer(model_dir)
+        talker = load_talker(model_dir, config, dt, dev)
+        # The codec stays float32: it is a small share of the time and its output is the audio itself.
+        codec = load_codec_decoder(os.path.join(model_dir, "speech_tokenizer"), dtype=torch.float32, device=dev)
+        return cls(model_dir, config, SamplingConfig.from_generation_config(model_dir), talker, codec, tokenizer, dev, dt)
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def prompt_ids(self, text: str) -> list[int]:
+        """Token ids of `<|im_start|>assistant\\n{text}<|im_end|>\\n<|im_start|>assistant\\n`."""
+        return self.tokenizer.chat_prompt_ids(text)
+
+    def instruct_ids(self, instruct: str) -> list[int]:
+        """Token ids of an instruction, wrapped as the official package does (a user turn)."""
+        return self.tokenizer.encode(f"<|im_start|>user\n{instruct}<|im_end|>\n")
+
+    def frame_cap(self, n_prompt_ids: int) -> int:
+        """The default limit on frames for a prompt: see FRAME_CAP_* above."""
+        n_text = max(n_prompt_ids - 8, 1)
+        room = self.config.talker.stack.max_position_embeddings - n_prompt_ids - 16
+        return max(1, min(FRAME_CAP_BASE + FRAME_CAP_PER_TOKEN * n_text, room))
+
+    # -- generation -------------------------------------------------------------------------
+
+    def frames(
+        self,
+        text: str,
+        speaker: str | None = None,
+        language: str = "auto",
+        sampling: SamplingConfig | None = None,
+        max_frames: int | None = None,
+        streaming_text: bool = False,
+        instruct: str | None = None,
+        seed: int | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Yield code frames (16,) as the model makes them."""
+        if not text or not text.strip():
+            raise UsageError("the text is empty; give some text to speak")
+        speaker = self.config.validate_request(speaker, language, instruct)
+        ids = self.prompt_ids(text)
+        cap = self.frame_cap(len(ids))
+        if cap < 1 or len(ids) >= self.config.talker.stack.max_position_embeddings - 16:
+            raise UsageError(
+                f"the text is too long for one pass ({len(ids)} tokens, the model's context is "
+                f"{self.config.talker.stack.max_position_embeddings}); split it into shorter pieces"
+            )
+        max_frames = cap if max_frames is None else max_frames
+        if max_frames < 1:
+            raise UsageError("--max-frames must be at least 1")
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
+        instruct_tensor = None
+        # The official 0.6B CustomVoice ignores instructions; 1.7B CustomVoice and VoiceDesign use them.
+        if instruct and not (self.config.model_type == "custom_voice" and self.config.model_size == "0b6"):
+            instruct_tensor = torch.tensor([self.instruct_ids(instruct)], dtype=torch.long, device=self.device)
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(seed)
+        prompt = build_prompt(self.talker, self.config, input_ids, language, speaker, streaming_text, instruct_tensor)
+        yield from self.frame_generator.frames(prompt, max_frames, sampling or self.sampling, generator)
+
+    def synthesize(self, text: str, **kwargs) -> SynthesisResult:
+        """Whole-utterance synthesis: all frames, then one decode (as the official package does)."""
+        frames = list(self.frames(text, **kwargs))
+        if not frames:
+            return SynthesisResult(np.zeros((0, 16), dtype=np.int64), np.zeros(0, dtype=np.float32))
+        codes = torch.stack(frames)  # (F, 16)
+        audio = self.codec.decode(codes)
+        return SynthesisResult(codes.cpu().numpy(), audio.float().cpu().numpy().reshape(-1))
+
+    def greedy(self, **overrides) -> SamplingConfig:
+        """These sampling defaults with sampling turned off for the talker and the code predictor."""
+        return replace(self.sampling, do_sample=False, subtalker_do_sample=False, **overrides)
