@@ -192,8 +192,11 @@ class FrameGenerator:
         self.cfg = cfg
         tc = cfg.talker
         vocab = tc.stack.vocab_size
-        self.suppress = torch.zeros(1, vocab, dtype=torch.bool)
-        self.suppress[:, vocab - CONTROL_TOKENS :] = True
+        # Control ids are never sampled, except EOS; benchmarks that need a fixed frame count
+        # suppress EOS too (`ignore_eos`).
+        self.suppress_with_eos = torch.zeros(1, vocab, dtype=torch.bool)
+        self.suppress_with_eos[:, vocab - CONTROL_TOKENS :] = True
+        self.suppress = self.suppress_with_eos.clone()
         self.suppress[:, tc.codec_eos_id] = False
 
     def _device(self) -> torch.device:
@@ -207,8 +210,12 @@ class FrameGenerator:
         sampling: SamplingConfig,
         generator: torch.Generator | None = None,
         times: StepTimes | None = None,
+        ignore_eos: bool = False,
     ) -> Iterator[torch.Tensor]:
-        """Yield code frames (16,) int64 until EOS or `max_frames`; `times` collects a time split."""
+        """Yield code frames (16,) int64 until EOS or `max_frames`.
+
+        `times` collects a time split; `ignore_eos` makes EOS unreachable (exactly `max_frames` frames).
+        """
         talker, tc = self.talker, self.cfg.talker
         dev, dtype = self._device(), self.talker.codec_head.weight.dtype
         L = prompt.embeds.shape[1]
@@ -227,7 +234,7 @@ class FrameGenerator:
             sampling.top_k,
             sampling.top_p,
             sampling.repetition_penalty,
-            suppress=self.suppress.to(dev),
+            suppress=(self.suppress_with_eos if ignore_eos else self.suppress).to(dev),
             eos_id=tc.codec_eos_id,
             generator=generator,
             device=dev,

@@ -20,7 +20,7 @@ import torch
 from qwentts_cli.checkpoint import resolve_model_dir
 from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.errors import UsageError
-from qwentts_cli.generate import FrameGenerator, build_prompt
+from qwentts_cli.generate import FrameGenerator, StepTimes, build_prompt
 from qwentts_cli.model.codec import CodecDecoder, load_codec_decoder
 from qwentts_cli.model.talker import Talker, load_talker
 from qwentts_cli.text.tokenizer import load_tokenizer
@@ -87,7 +87,12 @@ class Synthesizer:
 
     @classmethod
     def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32") -> "Synthesizer":
-        """Load a checkpoint (directory or Hugging Face repo id; None: the default model)."""
+        """Load a checkpoint (directory or Hugging Face repo id; None: the default model).
+
+        `random:0.6b` / `random:1.7b` build the published shapes with random weights (timings only).
+        """
+        if model and model.startswith("random:"):
+            return cls.random(model.split(":", 1)[1], device, dtype)
         model_dir = resolve_model_dir(model)
         config = TTSConfig.from_dir(model_dir)
         dev, dt = resolve_device(device), resolve_dtype(dtype)
@@ -96,6 +101,17 @@ class Synthesizer:
         # The codec stays float32: it is a small share of the time and its output is the audio itself.
         codec = load_codec_decoder(os.path.join(model_dir, "speech_tokenizer"), dtype=torch.float32, device=dev)
         return cls(model_dir, config, SamplingConfig.from_generation_config(model_dir), talker, codec, tokenizer, dev, dt)
+
+    @classmethod
+    def random(cls, size: str, device: str = "cpu", dtype: str = "float32", seed: int = 0) -> "Synthesizer":
+        """The published architecture of `size` (0.6b, 1.7b) with random weights, built in memory."""
+        from qwentts_cli.model.presets import preset_config, random_codec, random_talker
+
+        config = preset_config(size)
+        dev, dt = resolve_device(device), resolve_dtype(dtype)
+        talker = random_talker(config, dt, dev, seed)
+        codec = random_codec(torch.float32, dev, seed + 1)
+        return cls(f"random:{size}", config, SamplingConfig(), talker, codec, load_tokenizer(None), dev, dt)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -125,8 +141,14 @@ class Synthesizer:
         streaming_text: bool = False,
         instruct: str | None = None,
         seed: int | None = None,
+        times: StepTimes | None = None,
+        ignore_eos: bool = False,
     ) -> Iterator[torch.Tensor]:
-        """Yield code frames (16,) as the model makes them."""
+        """Yield code frames (16,) as the model makes them.
+
+        `times` collects a talker / code predictor time split; `ignore_eos` runs exactly
+        `max_frames` frames (benchmarks).
+        """
         if not text or not text.strip():
             raise UsageError("the text is empty; give some text to speak")
         speaker = self.config.validate_request(speaker, language, instruct)
@@ -150,7 +172,9 @@ class Synthesizer:
             generator = torch.Generator(device=self.device)
             generator.manual_seed(seed)
         prompt = build_prompt(self.talker, self.config, input_ids, language, speaker, streaming_text, instruct_tensor)
-        yield from self.frame_generator.frames(prompt, max_frames, sampling or self.sampling, generator)
+        yield from self.frame_generator.frames(
+            prompt, max_frames, sampling or self.sampling, generator, times=times, ignore_eos=ignore_eos
+        )
 
     def synthesize(self, text: str, **kwargs) -> SynthesisResult:
         """Whole-utterance synthesis: all frames, then one decode (as the official package does)."""

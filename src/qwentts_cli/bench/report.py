@@ -1,0 +1,51 @@
+"""A bench report as rich tables on stdout (the JSON form is the report dict itself)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _cell(value: dict | float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):  # the spread is in --json
+        return f"{value['median']:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+def print_report(report: dict) -> None:
+    console = Console()
+    console.print(
+        f"[bold]qwentts bench[/]  model={report['model']}  device={report['device']} ({report['device_name']})  "
+        f"dtype={report['dtype']}  threads={report['threads']}  mode={report['mode']}  "
+        f"runs={report['runs']} (+{report['warmup']} warm-up)  load={report['load_s']:.2f}s"
+    )
+    table = Table(title="medians over runs (min and max: --json)")
+    for column in ("text", "chars", "frames", "audio s", "TTFA s", "total s", "RTF", "talker ms/f",
+                   "predictor ms/f", "codec ms/f", "peak RSS MB"):
+        table.add_column(column, justify="right" if column != "text" else "left")
+    for r in report["results"]:
+        table.add_row(
+            r["text"], str(r["chars"]), str(r["frames"]), f"{r['audio_s']:.2f}", _cell(r["ttfa_s"], 2),
+            _cell(r["total_s"], 2), _cell(r["rtf"], 2), _cell(r["talker_ms_per_frame"]),
+            _cell(r["predictor_ms_per_frame"]), _cell(r["codec_ms_per_frame"]), f"{r['peak_rss_mb']:.0f}",
+        )
+    console.print(table)
+    official = report.get("official")
+    if not official:
+        return
+    by_text = {r["text"]: r for r in official["results"]}
+    cmp = Table(title=f"ours vs {official['implementation']} (same process, same checkpoint; ratio = ours / official)")
+    for column in ("text", "frames", "gen ms/f ours", "gen ms/f official", "ratio", "codec ms/f ours",
+                   "codec ms/f official", "ratio", "RTF ours", "RTF official"):
+        cmp.add_column(column, justify="right" if column != "text" else "left")
+    for r in report["results"]:
+        o = by_text[r["text"]]
+        gen, ogen = r["generate_ms_per_frame"]["median"], o["generate_ms_per_frame"]["median"]
+        codec, ocodec = r["codec_ms_per_frame"]["median"], o["codec_ms_per_frame"]["median"]
+        cmp.add_row(r["text"], f"{r['frames']}/{o['frames']}", f"{gen:.1f}", f"{ogen:.1f}", f"{gen / ogen:.2f}",
+                    f"{codec:.1f}", f"{ocodec:.1f}", f"{codec / ocodec:.2f}", _cell(r["rtf"]["median"], 2),
+                    _cell(o["rtf"]["median"], 2))
+    console.print(cmp)
+    console.print(f"load: ours {report['load_s']:.2f}s, official {official['load_s']:.2f}s")

@@ -1,0 +1,161 @@
+"""`qwentts bench`: time synthesis per text (RTF, time to first audio, ms per frame by stage, memory).
+
+Every timer synchronizes the device before reading it. Figures are medians over the
+measured runs, with min and max beside them; warm-up runs are not counted.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from qwentts_cli.generate import StepTimes
+from qwentts_cli.runtime import FRAME_RATE, Synthesizer
+
+DEFAULT_TEXTS = {
+    "short": "Привет!",
+    "medium": "Ниже представлен план цикла статей о том, как создать собственную модель.",
+    "long": (
+        "Ниже представлен план цикла статей о том, как создать собственную модель преобразования текста в речь. "
+        "Мы рассмотрим архитектуру, обучение и развертывание системы."
+    ),
+}
+
+
+@dataclass
+class RunFigures:
+    frames: int
+    audio_s: float
+    ttfa_s: float
+    total_s: float
+    prefill_ms: float
+    talker_ms_per_frame: float
+    predictor_ms_per_frame: float
+    codec_ms_per_frame: float
+
+    @property
+    def rtf(self) -> float:
+        return self.total_s / self.audio_s if self.audio_s else float("nan")
+
+    @property
+    def generate_ms_per_frame(self) -> float:
+        return self.talker_ms_per_frame + self.predictor_ms_per_frame
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def run_once(synth: Synthesizer, text: str, language: str, speaker: str | None, frames: int | None,
+             stream: bool, chunk_frames: int) -> RunFigures:
+    """One synthesis, timed. Streaming decodes every `chunk_frames` frames as they come; otherwise once at the end."""
+    dev = synth.device
+    times = StepTimes()
+    codec_s = 0.0
+    ttfa = None
+    t0 = clock(dev)
+    frame_iter = synth.frames(text, speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
+                              times=times, ignore_eos=frames is not None)
+    n = 0
+    if stream:
+        decoder = synth.codec.stream()
+        pending = []
+        for frame in frame_iter:
+            n += 1
+            pending.append(frame)
+            if len(pending) == chunk_frames:
+                t = clock(dev)
+                decoder.push(torch.stack(pending))
+                pending.clear()
+                codec_s += clock(dev) - t
+                if ttfa is None:
+                    ttfa = clock(dev) - t0
+        if pending:
+            t = clock(dev)
+            decoder.push(torch.stack(pending))
+            codec_s += clock(dev) - t
+        decoder.flush()
+    else:
+        codes = list(frame_iter)
+        n = len(codes)
+        t = clock(dev)
+        if codes:
+            synth.codec.decode(torch.stack(codes))
+        codec_s = clock(dev) - t
+    total = clock(dev) - t0
+    per = 1000.0 / max(n, 1)
+    return RunFigures(
+        frames=n,
+        audio_s=n / FRAME_RATE,
+        ttfa_s=ttfa if ttfa is not None else total,
+        total_s=total,
+        prefill_ms=1000.0 * times.prefill,
+        talker_ms_per_frame=times.talker * per,
+        predictor_ms_per_frame=times.predictor * per,
+        codec_ms_per_frame=codec_s * per,
+    )
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int = 1, frames: int | None = None,
+          stream: bool = False, chunk_frames: int = 1, dtype: str = "float32", device: str = "cpu",
+          language: str = "russian", speaker: str | None = None, threads: int | None = None) -> dict:
+    """Load once, then time every text; returns a JSON-ready dict."""
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    t = clock(dev)
+    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype)
+    load_s = clock(dev) - t
+    results = []
+    for name, text in texts.items():
+        for _ in range(warmup):
+            run_once(synth, text, language, speaker, frames, stream, chunk_frames)
+        figures = [run_once(synth, text, language, speaker, frames, stream, chunk_frames) for _ in range(runs)]
+        entry = {
+            "text": name,
+            "chars": len(text),
+            "frames": figures[-1].frames,
+            "audio_s": round(figures[-1].audio_s, 3),
+        }
+        for field in ("ttfa_s", "total_s", "rtf", "prefill_ms", "generate_ms_per_frame", "talker_ms_per_frame",
+                      "predictor_ms_per_frame", "codec_ms_per_frame"):
+            entry[field] = {k: round(v, 4) for k, v in summarize([getattr(f, field) for f in figures]).items()}
+        entry["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        if dev.type == "cuda":
+            entry["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+        results.append(entry)
+    return {
+        "implementation": "qwentts",
+        "model": model or "default",
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
+        "dtype": dtype,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "mode": "stream" if stream else "one-shot",
+        "chunk_frames": chunk_frames if stream else None,
+        "fixed_frames": frames,
+        "runs": runs,
+        "warmup": warmup,
+        "load_s": round(load_s, 3),
+        "results": results,
+    }
