@@ -77,3 +77,106 @@ def write_codes(path: str, codes: np.ndarray) -> None:
             np.save(f, np.asarray(codes, dtype=np.int64))
 
     write_atomic(path, save)
+
+
+# --- sample formats, post-processing --------------------------------------------------------
+
+PCM_FORMATS = ("s16le", "f32le")
+
+
+def to_pcm(samples: np.ndarray, pcm: str) -> bytes:
+    """Float samples -> raw little-endian PCM bytes (s16le: clipped and rounded; f32le: as is)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if pcm == "f32le":
+        return samples.astype("<f4").tobytes()
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+# Silence is what stays below this RMS (-50 dBFS) over 10 ms windows; a little margin is kept
+# around speech so consonant onsets and release tails are not clipped.
+SILENCE_RMS = 10 ** (-50 / 20)
+SILENCE_WINDOW_S = 0.010
+SILENCE_MARGIN_S = 0.050
+
+
+def speech_bounds(samples: np.ndarray, sample_rate: int) -> tuple[int, int]:
+    """(start, end) sample indices of the part louder than SILENCE_RMS, widened by SILENCE_MARGIN_S."""
+    window = max(1, int(sample_rate * SILENCE_WINDOW_S))
+    n = len(samples) // window
+    if n == 0:
+        return 0, len(samples)
+    rms = np.sqrt(np.mean(np.square(samples[: n * window].reshape(n, window), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms > SILENCE_RMS)
+    if loud.size == 0:
+        return 0, 0
+    margin = int(sample_rate * SILENCE_MARGIN_S)
+    return max(0, loud[0] * window - margin), min(len(samples), (loud[-1] + 1) * window + margin)
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    start, end = speech_bounds(samples, sample_rate)
+    return samples[start:end]
+
+
+class Resampler:
+    """Streaming sample-rate conversion with soxr (high quality); identity when the rates match."""
+
+    def __init__(self, in_rate: int, out_rate: int):
+        self.active = in_rate != out_rate
+        if self.active:
+            import soxr
+
+            self.stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+        if not self.active:
+            return samples
+        return self.stream.resample_chunk(np.asarray(samples, dtype=np.float32), last=last)
+
+
+def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
+    if in_rate == out_rate:
+        return samples
+    import soxr
+
+    return soxr.resample(np.asarray(samples, dtype=np.float32), in_rate, out_rate, quality="HQ")
+
+
+# --- incremental WAV ------------------------------------------------------------------------
+
+
+class StreamingWavWriter:
+    """A WAV file written as audio comes, valid after every chunk.
+
+    The RIFF and data sizes in the header are rewritten after each chunk, so a run that is
+    interrupted (or killed) leaves a playable file holding everything written so far.
+    """
+
+    def __init__(self, path: str, sample_rate: int, pcm: str = "s16le"):
+        self.path = path
+        self.pcm = pcm
+        self.data_bytes = 0
+        self.file = open(path, "wb")
+        bits, fmt_tag = (16, 1) if pcm == "s16le" else (32, 3)  # PCM or IEEE float
+        block = bits // 8
+        header = b"RIFF" + (36).to_bytes(4, "little") + b"WAVE"
+        header += b"fmt " + (16).to_bytes(4, "little") + fmt_tag.to_bytes(2, "little") + (1).to_bytes(2, "little")
+        header += sample_rate.to_bytes(4, "little") + (sample_rate * block).to_bytes(4, "little")
+        header += block.to_bytes(2, "little") + bits.to_bytes(2, "little")
+        header += b"data" + (0).to_bytes(4, "little")
+        self.file.write(header)
+
+    def write(self, samples: np.ndarray) -> None:
+        data = to_pcm(samples, self.pcm)
+        self.file.write(data)
+        self.data_bytes += len(data)
+        end = self.file.tell()
+        self.file.seek(4)
+        self.file.write((36 + self.data_bytes).to_bytes(4, "little"))
+        self.file.seek(40)
+        self.file.write(self.data_bytes.to_bytes(4, "little"))
+        self.file.seek(end)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()

@@ -79,7 +79,7 @@ def read_text(text: Optional[str], file: Optional[Path]) -> str:
 @app.command()
 def synth(
     text: Optional[str] = typer.Argument(None, help="Text to speak; `-` or nothing reads stdin."),
-    output: Path = typer.Option(Path("out.wav"), "-o", "--output", help="Output file: .wav, .flac or .ogg."),
+    output: str = typer.Option("out.wav", "-o", "--output", help="Output file (.wav, .flac, .ogg), or - for raw PCM on stdout."),
     file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the text from this UTF-8 file."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Built-in voice (see `qwentts info`); default ryan."),
@@ -95,19 +95,25 @@ def synth(
     subtalker_top_p: Optional[float] = typer.Option(None, "--subtalker-top-p", help="Code predictor top-p (default 1.0)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling; same seed, same audio."),
     max_frames: Optional[int] = typer.Option(
-        None, "--max-frames", help="Stop after this many 80 ms frames (default: 60 + 10 per text token)."
+        None, "--max-frames", min=1, help="Stop each sentence after N frames of 80 ms (default: 60 + 10 per text token)."
     ),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.08, help="Stop once this much audio exists in all."),
     streaming_text: bool = typer.Option(False, "--streaming-text", help="Official streaming-text prompt layout: text fed one token per frame."),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words (ru, en)."),
     show_text: bool = typer.Option(False, "--show-text", help="Print the normalized text to stderr."),
+    stream: bool = typer.Option(False, "--stream", help="Write audio as it is made: raw PCM to stdout, or an incremental WAV with -o."),
+    chunk_ms: int = typer.Option(80, "--chunk-ms", min=20, max=1000, help="Streaming chunk (80 ms is one frame)."),
+    pcm: str = typer.Option("s16le", "--pcm", help="Raw PCM format on stdout: s16le or f32le."),
     subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
+    sample_rate: int = typer.Option(24000, "--sample-rate", min=8000, max=192000, help="Resample the output (soxr) to this rate."),
+    trim: bool = typer.Option(False, "--trim-silence", help="Cut leading and trailing silence (below -50 dBFS; files only)."),
     dump_codes: Optional[Path] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy."),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's choice)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress and timings on stderr."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
 ) -> None:
-    """Speak TEXT into an audio file.
+    """Speak TEXT into an audio file, or stream it as raw PCM.
 
     Examples:
 
@@ -115,74 +121,100 @@ def synth(
 
       echo "Hello there." | qwentts synth - --language english -o hello.flac
 
-      qwentts synth -f chapter.txt --speaker serena --seed 7 -o chapter.wav
-    """
-    from qwentts_cli.audio import check_writable, output_format
+      qwentts synth -f book.txt --stream | aplay -f S16_LE -r 24000 -c 1
 
+      qwentts synth "Тест" -o - | ffplay -f s16le -ar 24000 -ac 1 -nodisp -
+    """
+    from qwentts_cli.audio import PCM_FORMATS, check_writable, output_format
+
+    to_stdout = output == "-"
+    stream = stream or to_stdout
     body = read_text(text, file)
     if not body.strip():
         raise UsageError("the text is empty; give some text to speak")
-    output_format(str(output), subtype)
-    check_writable(str(output))
+    if pcm not in PCM_FORMATS:
+        raise UsageError(f"unknown --pcm {pcm}; use s16le or f32le")
+    if stream and to_stdout and sys.stdout.isatty():
+        raise UsageError("refusing to write binary audio to a terminal; pipe it to a player or use -o FILE")
+    if not to_stdout:
+        if stream and not output.lower().endswith(".wav"):
+            raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
+        output_format(output, subtype)
+        check_writable(output)
+    if trim and stream:
+        raise UsageError("--trim-silence needs the whole audio; drop --stream or trim afterwards")
     if dump_codes is not None:
         check_writable(str(dump_codes))
+
     from qwentts_cli.checkpoint import resolve_model_dir
     from qwentts_cli.config import TTSConfig
+    from qwentts_cli.text.segment import split_text
 
     # Config-level checks (speaker, language, model type) before any weights are read.
-    model_dir = resolve_model_dir(model)
-    TTSConfig.from_dir(model_dir).validate_request(speaker, language, instruct)
+    model_dir = model if model and model.startswith("random:") else resolve_model_dir(model)
+    if not model_dir.startswith("random:"):
+        TTSConfig.from_dir(model_dir).validate_request(speaker, language, instruct)
     if normalize:
         from qwentts_cli.text.normalize import normalize as normalize_text
 
         body = normalize_text(body, lang=language)
+    pieces = split_text(body)
+    if not pieces:
+        raise UsageError("the text is empty after normalization; give some text to speak")
     if show_text or verbose:
-        typer.echo(body, err=True)
+        for piece in pieces:
+            typer.echo(piece, err=True)
 
     import time
+    from dataclasses import replace
 
     import torch
 
-    from qwentts_cli.audio import write_audio, write_codes
     from qwentts_cli.runtime import Synthesizer
+    from qwentts_cli.speak import Interrupted, SpeakRequest, speak
 
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    synth_ = Synthesizer.from_pretrained(model_dir, device=device, dtype=dtype)
-    t1 = time.perf_counter()
-    sampling = synth_.greedy() if greedy else synth_.sampling
+    synthesizer = Synthesizer.from_pretrained(model_dir, device=device, dtype=dtype)
+    load_s = time.perf_counter() - t0
+    sampling = synthesizer.greedy() if greedy else synthesizer.sampling
     overrides = {
-        "temperature": temperature,
-        "top_k": top_k,
-        "top_p": top_p,
-        "repetition_penalty": repetition_penalty,
-        "subtalker_temperature": subtalker_temperature,
-        "subtalker_top_k": subtalker_top_k,
+        "temperature": temperature, "top_k": top_k, "top_p": top_p, "repetition_penalty": repetition_penalty,
+        "subtalker_temperature": subtalker_temperature, "subtalker_top_k": subtalker_top_k,
         "subtalker_top_p": subtalker_top_p,
     }
-    from dataclasses import replace
-
     sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
-    result = synth_.synthesize(
-        body,
-        speaker=speaker,
-        language=language,
-        sampling=sampling,
-        max_frames=max_frames,
-        streaming_text=streaming_text,
-        instruct=instruct,
-        seed=seed,
+    request = SpeakRequest(
+        pieces=pieces,
+        output=output,
+        stream=stream,
+        generation=dict(speaker=speaker, language=language, sampling=sampling, max_frames=max_frames,
+                        streaming_text=streaming_text, instruct=instruct, seed=seed),
+        max_seconds=max_seconds,
+        chunk_frames=max(1, chunk_ms // 80),
+        chunk_samples=sample_rate * chunk_ms // 1000,
+        pcm=pcm,
+        subtype=subtype,
+        sample_rate=sample_rate,
+        trim=trim,
+        dump_codes=str(dump_codes) if dump_codes else None,
+        progress=verbose or (not to_stdout and sys.stderr.isatty()),
     )
-    t2 = time.perf_counter()
-    write_audio(str(output), result.audio, result.sample_rate, subtype)
-    if dump_codes is not None:
-        write_codes(str(dump_codes), result.codes)
+    try:
+        summary = speak(synthesizer, request)
+    except Interrupted as e:
+        message = "interrupted"
+        if stream and not to_stdout:
+            message += f"; {output} holds the audio written so far"
+        typer.echo(message, err=True)
+        raise typer.Exit(e.status) from None
     if verbose:
-        rtf = (t2 - t1) / result.seconds if result.seconds else float("nan")
+        audio = summary["audio_s"]
+        rtf = summary["elapsed_s"] / audio if audio else float("nan")
         typer.echo(
-            f"load {t1 - t0:.2f}s, synth {t2 - t1:.2f}s, {len(result.codes)} frames, "
-            f"{result.seconds:.2f}s audio, RTF {rtf:.2f} -> {output}",
+            f"load {load_s:.2f}s, synth {summary['elapsed_s']:.2f}s, {summary['frames']} frames, "
+            f"{audio:.2f}s audio, RTF {rtf:.2f} -> {output}",
             err=True,
         )
 
@@ -327,6 +359,11 @@ def main() -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`| head -c 1000`): stop quietly. Point stdout at /dev/null so
+        # the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     sys.exit(code if isinstance(code, int) else 0)
 
 

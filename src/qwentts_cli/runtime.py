@@ -53,6 +53,15 @@ def resolve_dtype(dtype: str) -> torch.dtype:
 
 
 @dataclass
+class AudioChunk:
+    """Audio of consecutive frames, ready to play, and where in the text it came from."""
+
+    samples: np.ndarray  # (n,) float32 at SAMPLE_RATE
+    frames: np.ndarray  # (k, 16) int64: the codes these samples decode
+    piece: int  # index of the text piece being spoken
+
+
+@dataclass
 class SynthesisResult:
     codes: np.ndarray  # (frames, 16) int64
     audio: np.ndarray  # (samples,) float32
@@ -175,6 +184,51 @@ class Synthesizer:
         yield from self.frame_generator.frames(
             prompt, max_frames, sampling or self.sampling, generator, times=times, ignore_eos=ignore_eos
         )
+
+    def piece_frames(
+        self,
+        pieces: list[str],
+        max_seconds: float | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """(piece index, frame) for text pieces spoken one after another, up to `max_seconds` of audio in all.
+
+        Piece i is sampled with seed + i, so a one-piece text gives what `frames(text, seed=seed)` gives.
+        """
+        limit = None if max_seconds is None else max(1, int(max_seconds * FRAME_RATE))
+        total = 0
+        for i, piece in enumerate(pieces):
+            for frame in self.frames(piece, seed=None if seed is None else seed + i, **kwargs):
+                yield i, frame
+                total += 1
+                if limit is not None and total >= limit:
+                    return
+
+    def stream(self, pieces: list[str], chunk_frames: int = 1, **kwargs) -> Iterator[AudioChunk]:
+        """Audio chunks of `chunk_frames` frames as they are generated, across all pieces.
+
+        The codec's streaming state carries over from piece to piece (no reset), so the
+        waveform is continuous at sentence boundaries, and the concatenated chunks equal a
+        one-shot decode of all the codes.
+        """
+        decoder = self.codec.stream()
+        pending: list[torch.Tensor] = []
+        piece = 0
+        for piece, frame in self.piece_frames(pieces, **kwargs):
+            pending.append(frame)
+            if len(pending) >= chunk_frames:
+                yield self._decode_chunk(decoder, pending, piece)
+                pending = []
+        if pending:
+            yield self._decode_chunk(decoder, pending, piece)
+        decoder.flush()
+
+    @staticmethod
+    def _decode_chunk(decoder, frames: list[torch.Tensor], piece: int) -> AudioChunk:
+        codes = torch.stack(frames)  # (k, 16)
+        samples = decoder.push(codes)
+        return AudioChunk(samples.float().cpu().numpy().reshape(-1), codes.cpu().numpy(), piece)
 
     def synthesize(self, text: str, **kwargs) -> SynthesisResult:
         """Whole-utterance synthesis: all frames, then one decode (as the official package does)."""
