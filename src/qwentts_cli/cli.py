@@ -14,8 +14,9 @@ from typing import Optional
 import typer
 
 from qwentts_cli import __version__
+from qwentts_cli.cli_input import read_text
 from qwentts_cli.cli_text import normalize_command, tokenize_command
-from qwentts_cli.errors import QwenTTSError, UsageError
+from qwentts_cli.errors import QwenTTSError, StdoutClosed, UsageError
 
 app = typer.Typer(
     name="qwentts",
@@ -52,34 +53,12 @@ def _root(
     pass
 
 
-def read_text(text: Optional[str], file: Optional[Path]) -> str:
-    """The text to speak: the argument, `-` or no argument with piped stdin, or --file."""
-    if file is not None:
-        if text is not None:
-            raise UsageError("give the text either as an argument or with --file, not both")
-        try:
-            return file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"--file {file}: no such file") from None
-        except UnicodeDecodeError as e:
-            raise UsageError(f"--file {file} is not UTF-8 text (bad byte at offset {e.start}); convert it to UTF-8") from None
-        except OSError as e:
-            raise UsageError(f"--file {file}: {e.strerror}") from None
-    if text is None or text == "-":
-        if text is None and sys.stdin.isatty():
-            raise UsageError("no text given; pass TEXT, --file FILE, or pipe text on stdin")
-        data = sys.stdin.buffer.read()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise UsageError(f"stdin is not UTF-8 text (bad byte at offset {e.start}); convert it to UTF-8") from None
-    return text
-
-
 @app.command()
 def synth(
     text: Optional[str] = typer.Argument(None, help="Text to speak; `-` or nothing reads stdin."),
-    output: str = typer.Option("out.wav", "-o", "--output", help="Output file (.wav, .flac, .ogg), or - for raw PCM on stdout."),
+    output: Optional[str] = typer.Option(
+        None, "-o", "--output", help="Output file (.wav, .flac, .ogg), or - for raw PCM on stdout. Default: out.wav; with --stream, stdout."
+    ),
     file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the text from this UTF-8 file."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Built-in voice (see `qwentts info`); default ryan."),
@@ -127,6 +106,8 @@ def synth(
     """
     from qwentts_cli.audio import PCM_FORMATS, check_writable, output_format
 
+    if output is None:
+        output = "-" if stream else "out.wav"
     to_stdout = output == "-"
     stream = stream or to_stdout
     body = read_text(text, file)
@@ -203,6 +184,8 @@ def synth(
     )
     try:
         summary = speak(synthesizer, request)
+    except BrokenPipeError:
+        raise StdoutClosed() from None
     except Interrupted as e:
         message = "interrupted"
         if stream and not to_stdout:
@@ -344,12 +327,21 @@ def bench(
         print_report(report)
 
 
+def _silence_stdout() -> None:
+    # The reader went away (`| head -c 1000`): stop quietly. Point stdout at /dev/null so the
+    # interpreter's final flush does not fail again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main() -> None:
     import click
 
     try:
         # standalone_mode=False: errors come back here, so each ends as one line and an exit code.
         code = app(standalone_mode=False)
+    except StdoutClosed:
+        _silence_stdout()
+        sys.exit(0)
     except QwenTTSError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
@@ -360,9 +352,7 @@ def main() -> None:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
-        # The reader went away (`| head -c 1000`): stop quietly. Point stdout at /dev/null so
-        # the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         sys.exit(0)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -27,3 +27,13 @@ class UnsupportedConfigError(QwenTTSError):
 
 class OutputError(QwenTTSError):
     """An output path that cannot be written."""
+
+
+class StdoutClosed(QwenTTSError):
+    """The reader of stdout went away (`| head -c 1000`): not a failure, the command just stops.
+
+    Commands raise this in place of BrokenPipeError because click turns an EPIPE OSError into
+    exit status 1 before the CLI's own handler sees it.
+    """
+
+    exit_code = 0

@@ -15,7 +15,9 @@ def _cell(value: dict | float | None, digits: int = 1) -> str:
 
 
 def print_report(report: dict) -> None:
-    console = Console()
+    # Redirected to a file or a pipe there is no terminal width to respect: print the table
+    # whole (rich would otherwise squeeze it into 80 columns and cut every header).
+    console = Console() if Console().is_terminal else Console(width=200)
     console.print(
         f"[bold]qwentts bench[/]  model={report['model']}  device={report['device']} ({report['device_name']})  "
         f"dtype={report['dtype']}  threads={report['threads']}  mode={report['mode']}  "

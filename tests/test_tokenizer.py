@@ -1,0 +1,52 @@
+"""Our `tokenizers`-built tokenizer gives the ids transformers' Qwen2TokenizerFast (the official path) gives."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import GOLDEN_CASES, load_case
+from qwentts_cli.text.tokenizer import SHIPPED_DIR, load_tokenizer
+
+SAMPLES = [
+    "Привет, мир!",
+    "Hello, world! It's 5 o'clock; we're   late.",
+    "Ёлки-палки, 1234567 руб. — ну и ну…",
+    "混合 text и кириллица 😀 \t tabs\nnew line\r\n",
+    "<tts_pad><tts_text_bos>special tokens written as text<|im_end|>",
+    "  leading and trailing spaces  ",
+    "e\u0301 composed vs é",  # NFC normalization
+]
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_ids_match_transformers(reference, model_dir, text):
+    expected = reference(text, add_special_tokens=False)["input_ids"]
+    assert load_tokenizer(model_dir).encode(text) == expected
+    assert load_tokenizer(None).encode(text) == expected  # the shipped copy is the same tokenizer
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_ids_match_transformers_on_any_text(reference, text):
+    assert load_tokenizer(None).encode(text) == reference(text, add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_chat_prompt_starts_the_golden_input_ids(model_dir, name):
+    # The golden input_ids are the assistant prompt of the case's text, as the official package built it.
+    case = load_case(name)
+    assert load_tokenizer(model_dir).chat_prompt_ids(case["text"]) == case["input_ids"]
+
+
+def test_shipped_files_are_the_checkpoint_files(model_dir):
+    for name in ("vocab.json", "merges.txt"):
+        assert (SHIPPED_DIR / name).read_bytes() == (model_dir / name).read_bytes()
