@@ -88,6 +88,10 @@ def synth(
     trim: bool = typer.Option(False, "--trim-silence", help="Cut leading and trailing silence (below -50 dBFS; files only)."),
     dump_codes: Optional[Path] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy."),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8: int8 weights (and activations) for the talker and code predictor, ~3x faster on CPU, "
+        "not exact; int8-weight: weight-only int8. See docs/benchmark.md for the drift."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
@@ -157,7 +161,7 @@ def synth(
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    synthesizer = Synthesizer.from_pretrained(model_dir, device=device, dtype=dtype)
+    synthesizer = Synthesizer.from_pretrained(model_dir, device=device, dtype=dtype, quantize=quantize)
     load_s = time.perf_counter() - t0
     sampling = synthesizer.greedy() if greedy else synthesizer.sampling
     overrides = {
@@ -279,6 +283,10 @@ def bench(
     language: str = typer.Option("russian", "--language", "-l"),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s"),
     dtype: str = typer.Option("float32", "--dtype"),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8: int8 weights (and activations) for the talker and code predictor, ~3x faster on CPU, "
+        "not exact; int8-weight: weight-only int8. See docs/benchmark.md for the drift."
+    ),
     device: str = typer.Option("cpu", "--device"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's choice)."),
     compare_official: bool = typer.Option(False, "--compare-official", help="Also time the official qwen-tts package (if installed) on the same checkpoint."),
@@ -310,7 +318,8 @@ def bench(
     if compare_official and (model is None or model.startswith("random:")):
         raise UsageError("--compare-official needs a checkpoint both can load: pass --model DIR")
     report = run_bench(model, chosen, runs=runs, warmup=warmup, frames=frames, stream=stream, chunk_frames=chunk_frames,
-                       dtype=dtype, device=device, language=language, speaker=speaker, threads=threads)
+                       dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
+                       quantize=quantize)
     if compare_official:
         from qwentts_cli.bench.official import bench_official
         from qwentts_cli.checkpoint import resolve_model_dir

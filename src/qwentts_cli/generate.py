@@ -200,7 +200,7 @@ class FrameGenerator:
         self.suppress[:, tc.codec_eos_id] = False
 
     def _device(self) -> torch.device:
-        return self.talker.codec_head.weight.device
+        return self.talker.model.norm.weight.device
 
     @torch.inference_mode()
     def frames(
@@ -217,7 +217,9 @@ class FrameGenerator:
         `times` collects a time split; `ignore_eos` makes EOS unreachable (exactly `max_frames` frames).
         """
         talker, tc = self.talker, self.cfg.talker
-        dev, dtype = self._device(), self.talker.codec_head.weight.dtype
+        # The final norm's weight: always a float tensor of the compute dtype, even when the
+        # linears are int8 (--quantize).
+        dev, dtype = self._device(), self.talker.model.norm.weight.dtype
         L = prompt.embeds.shape[1]
         max_positions = tc.stack.max_position_embeddings
         if L + max_frames > max_positions:

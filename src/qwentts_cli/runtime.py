@@ -22,6 +22,7 @@ from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.errors import UsageError
 from qwentts_cli.generate import FrameGenerator, StepTimes, build_prompt
 from qwentts_cli.model.codec import CodecDecoder, load_codec_decoder
+from qwentts_cli.model.quantize import MODES as QUANTIZE_MODES, quantize_talker
 from qwentts_cli.model.talker import Talker, load_talker
 from qwentts_cli.text.tokenizer import load_tokenizer
 
@@ -50,6 +51,15 @@ def resolve_dtype(dtype: str) -> torch.dtype:
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype '{dtype}'; use one of: {', '.join(DTYPES)}")
     return DTYPES[dtype]
+
+
+def check_quantize(quantize: str | None, device: torch.device) -> None:
+    if quantize is None:
+        return
+    if quantize not in QUANTIZE_MODES:
+        raise UsageError(f"unknown --quantize {quantize!r}; use one of: {', '.join(QUANTIZE_MODES)}")
+    if device.type != "cpu":
+        raise UsageError("--quantize uses CPU int8 kernels; on a GPU use --dtype bfloat16 instead")
 
 
 @dataclass
@@ -95,30 +105,37 @@ class Synthesizer:
         self.frame_generator = FrameGenerator(talker, config)
 
     @classmethod
-    def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32") -> "Synthesizer":
+    def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32",
+                        quantize: str | None = None) -> "Synthesizer":
         """Load a checkpoint (directory or Hugging Face repo id; None: the default model).
 
         `random:0.6b` / `random:1.7b` build the published shapes with random weights (timings only).
+        `quantize` ("int8", "int8-weight"; CPU only) makes the per-frame linears int8.
         """
         if model and model.startswith("random:"):
-            return cls.random(model.split(":", 1)[1], device, dtype)
+            return cls.random(model.split(":", 1)[1], device, dtype, quantize=quantize)
         model_dir = resolve_model_dir(model)
         config = TTSConfig.from_dir(model_dir)
         dev, dt = resolve_device(device), resolve_dtype(dtype)
+        check_quantize(quantize, dev)
         tokenizer = load_tokenizer(model_dir)
-        talker = load_talker(model_dir, config, dt, dev)
+        talker = load_talker(model_dir, config, dt, dev, quantize=quantize)
         # The codec stays float32: it is a small share of the time and its output is the audio itself.
         codec = load_codec_decoder(os.path.join(model_dir, "speech_tokenizer"), dtype=torch.float32, device=dev)
         return cls(model_dir, config, SamplingConfig.from_generation_config(model_dir), talker, codec, tokenizer, dev, dt)
 
     @classmethod
-    def random(cls, size: str, device: str = "cpu", dtype: str = "float32", seed: int = 0) -> "Synthesizer":
+    def random(cls, size: str, device: str = "cpu", dtype: str = "float32", seed: int = 0,
+               quantize: str | None = None) -> "Synthesizer":
         """The published architecture of `size` (0.6b, 1.7b) with random weights, built in memory."""
         from qwentts_cli.model.presets import preset_config, random_codec, random_talker
 
         config = preset_config(size)
         dev, dt = resolve_device(device), resolve_dtype(dtype)
+        check_quantize(quantize, dev)
         talker = random_talker(config, dt, dev, seed)
+        if quantize:
+            quantize_talker(talker, quantize)
         codec = random_codec(torch.float32, dev, seed + 1)
         return cls(f"random:{size}", config, SamplingConfig(), talker, codec, load_tokenizer(None), dev, dt)
 

@@ -61,9 +61,12 @@ def assign_weights(
     dtype: torch.dtype,
     device: torch.device | str = "cpu",
     keep_float32: Callable[[str], bool] = lambda name: False,
+    keep_stored: Callable[[str], bool] = lambda name: False,
 ) -> None:
     """Assign `tensors` to `module`'s parameters and persistent buffers, checking every key and shape.
 
+    `keep_float32` names tensors to hold in float32 whatever `dtype` is; `keep_stored` names
+    tensors to keep in the file's dtype (when it is at most as wide as `dtype`), zero-copy.
     Raises CheckpointError naming the first missing tensor or wrong shape. Tensors in the file
     that the module does not use are an error too (a sign of an unsupported checkpoint).
     """
@@ -90,6 +93,8 @@ def assign_weights(
                 "from config.json; the weights and config do not belong together"
             )
         target = torch.float32 if keep_float32(name) else dtype
+        if keep_stored(name) and t.dtype.itemsize <= target.itemsize:
+            target = t.dtype
         if t.is_floating_point() and t.dtype != target:
             t = t.to(target)
         state[name] = t.to(device)

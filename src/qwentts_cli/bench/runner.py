@@ -114,7 +114,8 @@ def summarize(values: list[float]) -> dict[str, float]:
 
 def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int = 1, frames: int | None = None,
           stream: bool = False, chunk_frames: int = 1, dtype: str = "float32", device: str = "cpu",
-          language: str = "russian", speaker: str | None = None, threads: int | None = None) -> dict:
+          language: str = "russian", speaker: str | None = None, threads: int | None = None,
+          quantize: str | None = None) -> dict:
     """Load once, then time every text; returns a JSON-ready dict."""
     if threads:
         torch.set_num_threads(threads)
@@ -122,7 +123,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     t = clock(dev)
-    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype)
+    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize)
     load_s = clock(dev) - t
     results = []
     for name, text in texts.items():
@@ -148,6 +149,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "dtype": dtype,
+        "quantize": quantize,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,

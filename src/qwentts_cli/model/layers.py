@@ -18,6 +18,17 @@ from torch import nn
 from qwentts_cli.config import DecoderStackConfig
 
 
+class Embedding(nn.Embedding):
+    """nn.Embedding without the random init: every table is assigned from a checkpoint.
+
+    (On the meta device, nn.Embedding's normal_ init runs through Python reference
+    decompositions and took 1.3 s of the 0.6B model's load time.)
+    """
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()

@@ -16,7 +16,8 @@ from torch import nn
 
 from qwentts_cli.config import DecoderStackConfig, TalkerConfig, TTSConfig
 from qwentts_cli.errors import UnsupportedConfigError
-from qwentts_cli.model.layers import DecoderStack
+from qwentts_cli.model.layers import DecoderStack, Embedding
+from qwentts_cli.model.quantize import quantize_talker, quantized_linears
 from qwentts_cli.weights import assign_weights, read_tensors, safetensors_files
 
 
@@ -37,8 +38,8 @@ class TalkerBackbone(DecoderStack):
 
     def __init__(self, cfg: TalkerConfig):
         super().__init__(cfg.stack)
-        self.codec_embedding = nn.Embedding(cfg.stack.vocab_size, cfg.stack.hidden_size)
-        self.text_embedding = nn.Embedding(cfg.text_vocab_size, cfg.text_hidden_size)
+        self.codec_embedding = Embedding(cfg.stack.vocab_size, cfg.stack.hidden_size)
+        self.text_embedding = Embedding(cfg.text_vocab_size, cfg.text_hidden_size)
 
 
 class PredictorBackbone(DecoderStack):
@@ -51,7 +52,7 @@ class PredictorBackbone(DecoderStack):
     def __init__(self, cfg: DecoderStackConfig, talker_hidden: int):
         super().__init__(cfg)
         self.codec_embedding = nn.ModuleList(
-            nn.Embedding(cfg.vocab_size, talker_hidden) for _ in range(cfg.num_code_groups - 1)
+            Embedding(cfg.vocab_size, talker_hidden) for _ in range(cfg.num_code_groups - 1)
         )
 
 
@@ -87,7 +88,10 @@ class Talker(nn.Module):
 
     def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
         """Text token ids (B, T) -> projected embeddings (B, T, C)."""
-        return self.text_projection(self.model.text_embedding(ids))
+        # The table may be kept in the checkpoint's dtype (see load_talker): widening the looked-up
+        # rows gives the same values as widening the whole table first.
+        rows = self.model.text_embedding(ids)
+        return self.text_projection(rows.to(self.text_projection.linear_fc1.weight.dtype))
 
     def embed_codec(self, ids: torch.Tensor) -> torch.Tensor:
         """Codebook-0 / control ids (B, T) -> embeddings (B, T, C)."""
@@ -99,8 +103,12 @@ class Talker(nn.Module):
         return hidden[:, -1:], self.codec_head(hidden)[:, -1]
 
 
-def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> "Talker":
-    """Build the talker on the meta device and assign it the checkpoint's `talker.*` tensors."""
+def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                quantize: str | None = None) -> "Talker":
+    """Build the talker on the meta device and assign it the checkpoint's `talker.*` tensors.
+
+    `quantize` ("int8", "int8-weight"): the per-frame linears become int8 (model/quantize.py).
+    """
     with torch.device("meta"):
         talker = Talker(cfg.talker)
     tensors = read_tensors(safetensors_files(model_dir))
@@ -110,5 +118,14 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
         raise UnsupportedConfigError(f"model.safetensors has unexpected tensor '{foreign[0]}'; this checkpoint is not supported")
     talker_tensors = {k[len("talker.") :]: v for k, v in tensors.items() if k.startswith("talker.")}
     del tensors
-    assign_weights(talker, talker_tensors, os.path.join(model_dir, "model.safetensors"), dtype, device)
+    # The text embedding table (151936 x 2048, a third of the 0.6B checkpoint) is only read a few
+    # rows per sentence: it stays as stored, memory-mapped, instead of being widened to float32.
+    # Linears about to be quantized are read as stored too: widening them first would cost a copy.
+    kept = {"model.text_embedding.weight"}
+    if quantize:
+        kept.update(f"{name}.weight" for name in quantized_linears(talker))
+    assign_weights(talker, talker_tensors, os.path.join(model_dir, "model.safetensors"), dtype, device,
+                   keep_stored=kept.__contains__)
+    if quantize:
+        quantize_talker(talker, quantize)
     return talker.eval()

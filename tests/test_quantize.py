@@ -1,0 +1,88 @@
+"""--quantize: int8 linears close to float32, swapped in where the frame loop reads them, opt-in only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch import nn
+
+from conftest import load_case
+from qwentts_cli.model.quantize import MODES, DynamicInt8Linear, WeightOnlyInt8Linear, quantize_rows
+from test_cli_synth import assert_clean_error, run_cli
+
+
+def test_quantize_rows_round_trip():
+    w = torch.randn(64, 96) * torch.linspace(0.01, 3, 64)[:, None]  # rows of very different scale
+    q, scale = quantize_rows(w)
+    assert q.dtype == torch.int8 and int(q.abs().max()) == 127
+    error = (q.float() * scale[:, None] - w).abs()
+    assert bool((error <= scale[:, None] / 2 + 1e-7).all())  # at most half a step per row
+
+
+@pytest.mark.parametrize("cls", [DynamicInt8Linear, WeightOnlyInt8Linear])
+@pytest.mark.parametrize("bias", [False, True])
+def test_int8_linear_close_to_float(cls, bias):
+    torch.manual_seed(0)
+    linear = nn.Linear(256, 384, bias=bias)
+    x = torch.randn(3, 5, 256)
+    expected = linear(x).detach()
+    got = cls(linear)(x)
+    assert got.shape == expected.shape and got.dtype == torch.float32
+    relative = (got - expected).norm() / expected.norm()
+    assert relative < 0.02, float(relative)
+
+
+@pytest.fixture(scope="module")
+def quantized(model_dir):
+    from qwentts_cli.runtime import Synthesizer
+
+    return {mode: Synthesizer.from_pretrained(str(model_dir), quantize=mode) for mode in MODES}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_frame_loop_linears_are_replaced(quantized, mode):
+    talker = quantized[mode].talker
+    plain = [name for name, m in talker.named_modules() if type(m) is nn.Linear]
+    assert plain == ["text_projection.linear_fc1", "text_projection.linear_fc2"]  # prompt-only, kept float
+    kind = DynamicInt8Linear if mode == "int8" else WeightOnlyInt8Linear
+    assert isinstance(talker.codec_head, kind)
+    assert isinstance(talker.code_predictor.lm_head[3], kind)
+    assert isinstance(talker.model.layers[0].self_attn.q_proj, kind)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_quantized_logits_stay_close(synthesizer, quantized, mode):
+    # The first codebook-0 logits of a golden prompt, float32 vs int8: the drift docs/benchmark.md reports.
+    case = load_case("en_medium")
+
+    def first_logits(synth):
+        from qwentts_cli.generate import build_prompt
+
+        ids = torch.tensor([synth.prompt_ids(case["text"])])
+        prompt = build_prompt(synth.talker, synth.config, ids, language=case["language"].lower(),
+                              speaker=case["speaker"].lower())
+        synth.talker.model.setup_caches(prompt.embeds.shape[1] + 1, torch.float32, torch.device("cpu"))
+        with torch.inference_mode():
+            return synth.talker(prompt.embeds, 0)[1][0]
+
+    reference, got = first_logits(synthesizer), first_logits(quantized[mode])
+    drift = float((got - reference).abs().max() / reference.std())
+    assert 0 < drift < 0.25, drift
+
+
+def test_synth_quantized_end_to_end(model_dir, tmp_path):
+    out = tmp_path / "q.wav"
+    proc = run_cli("synth", "Hello there.", "--model", str(model_dir), "--quantize", "int8", "--greedy",
+                   "--max-frames", "6", "--language", "english", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    audio, rate = sf.read(out)
+    assert rate == 24000 and 0 < audio.shape[0] <= 6 * 1920 and np.isfinite(audio).all()
+
+
+def test_unknown_quantize_mode(model_dir, tmp_path):
+    out = tmp_path / "x.wav"
+    proc = run_cli("synth", "Hi", "--model", str(model_dir), "--quantize", "int4", "-o", str(out))
+    assert_clean_error(proc, "--quantize", "int8")
+    assert not out.exists()
