@@ -139,3 +139,18 @@ def test_text_commands_do_not_import_torch(args):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env={"PYTHONPATH": str(REPO / "src")}, timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.decode().strip().splitlines()[-1] == "HEAVY="
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["synth", "--bogus"], "--bogus"),
+        (["normalize", "5", "--lang"], "--lang"),
+        (["synth", "x", "--max-frames", "0"], "--max-frames"),
+        (["nosuch"], "nosuch"),
+    ],
+)
+def test_bad_options_are_one_line(args, needle):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert_clean_error(proc, needle)

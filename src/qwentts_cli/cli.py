@@ -342,9 +342,17 @@ def _silence_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def main() -> None:
-    import click
+def _click_exception() -> type[Exception]:
+    """The ClickException of the click that typer runs on: recent typer vendors its own copy."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        from click.exceptions import ClickException
+    return ClickException
 
+
+def main() -> None:
+    ClickException = _click_exception()
     try:
         # standalone_mode=False: errors come back here, so each ends as one line and an exit code.
         code = app(standalone_mode=False)
@@ -354,10 +362,13 @@ def main() -> None:
     except QwenTTSError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
+    except ClickException as e:
+        # Bad options and arguments: one line that names the problem and where help is.
+        ctx = getattr(e, "ctx", None)
+        hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        typer.echo(f"error: {e.format_message().rstrip('.')}{hint}", err=True)
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:

@@ -28,10 +28,24 @@ def resolve_lang(lang: str | None) -> str | None:
     return _ALIASES.get(lang.strip().lower())
 
 
+_WORD = re.compile(r"[^\W\d_]+")
+_ROMAN = re.compile(r"[IVXLCDM]+")
+
+
 def script_of(text: str) -> str | None:
-    """'ru' when Cyrillic letters outnumber Latin ones, 'en' for the reverse, None with neither."""
-    cyr = sum(1 for c in text if "\u0400" <= c <= "\u04ff")
-    lat = sum(1 for c in text if c.isascii() and c.isalpha())
+    """'ru' when Cyrillic words outnumber Latin ones (ties too), 'en' for the reverse, None with neither.
+
+    Words, not letters, and not Roman numerals or one-letter symbols: "XIX–XX вв." and
+    "25 °C" are Russian or neutral, not English.
+    """
+    cyr = lat = 0
+    for word in _WORD.findall(text):
+        if len(word) < 2 or _ROMAN.fullmatch(word):
+            continue
+        if any("\u0400" <= c <= "\u04ff" for c in word):
+            cyr += 1
+        elif word.isascii():
+            lat += 1
     if cyr == 0 and lat == 0:
         return None
     return "ru" if cyr >= lat else "en"
@@ -53,7 +67,7 @@ def normalize(text: str, lang: str | None = "auto") -> str:
             continue
         code_here = None if part.isspace() else script_of(part)
         if runs and (code_here is None or code_here == runs[-1][0]):
-            runs[-1][1].append(part)
+            runs[-1][1].append(part)  # a sentence without words follows the one before it
         else:
             runs.append((code_here or script_of(text) or "en", [part]))
     return "".join(_normalize_one("".join(parts), run_code) for run_code, parts in runs)

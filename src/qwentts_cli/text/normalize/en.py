@@ -1,0 +1,336 @@
+"""English normalizer: numbers, years, dates, times, money, units, phones, addresses and abbreviations as words."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from num2words import num2words
+
+from qwentts_cli.text.normalize import en_abbreviations
+from qwentts_cli.text.normalize.common import (
+    alternation,
+    EMAIL_RE, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern, next_words,
+    parse_int, phone_groups, prev_word, roman_to_int, spell_address, split_decimal, strip_url_tail,
+)
+from qwentts_cli.text.normalize.en_units import (
+    AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, MULTIPLIERS, UNITS, Currency,
+)
+
+SP = f"[{SPACES}]"
+INT = int_pattern(f"[,{SPACES[1:]}]")  # 1,000,000 or 1 000 000 with a thin or no-break space
+NUM = rf"(?:{INT})(?:\.\d+)?"
+B = r"(?<![\w.,\d])"
+E = r"(?![\w]|[.,]\d)"
+NEG = rf"(?P<neg>(?<![\w\d]){MINUS}(?=\d))?"
+MAX_WORDS = 10**18
+DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
+
+MONTHS = ("January February March April May June July August September October November December").split()
+_MONTH_ABBR = {m[:3].lower(): i for i, m in enumerate(MONTHS)} | {"sept": 8}
+_MONTH_RE = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
+            r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+
+
+# ----------------------------------------------------------------------------------------------
+# Number words. American style: no "and" inside numbers (one hundred one, two thousand five).
+
+
+@lru_cache(maxsize=8192)
+def cardinal(n: int) -> str:
+    if abs(n) >= MAX_WORDS:
+        return ("minus " if n < 0 else "") + digits(str(abs(n)))
+    return num2words(n, lang="en").replace(" and ", " ").replace(",", "")
+
+
+@lru_cache(maxsize=4096)
+def ordinal(n: int) -> str:
+    if n >= MAX_WORDS:
+        return digits(str(n))
+    return num2words(n, lang="en", to="ordinal").replace(" and ", " ").replace(",", "")
+
+
+@lru_cache(maxsize=4096)
+def year(n: int) -> str:
+    """'nineteen ninety-nine', 'two thousand five', 'nineteen oh five', 'twenty twenty-four'."""
+    if not 1000 <= n <= 9999:
+        return cardinal(n)
+    return num2words(n, lang="en", to="year").replace(" and ", " ").replace("oh-", "oh ")
+
+
+def digits(s: str) -> str:
+    return " ".join(DIGIT_NAMES[int(c)] for c in s if c.isdigit())
+
+
+def number(s: str) -> str:
+    """'1,000' -> 'one thousand'; '3.05' -> 'three point zero five'."""
+    whole, frac = split_decimal(s, ".")
+    words = cardinal(whole)
+    return f"{words} point {digits(frac)}" if frac is not None else words
+
+
+def is_one(s: str) -> bool:
+    return s == "1"
+
+
+# ----------------------------------------------------------------------------------------------
+# Addresses and phones.
+
+_ADDRESS_WORDS = {".": "dot", "@": "at", "/": "slash", ":": "colon", "-": "dash", "_": "underscore",
+                  "?": "question mark", "=": "equals", "&": "and", "#": "hash", "+": "plus", "%": "percent",
+                  "~": "tilde"}
+
+
+def _say_address_digits(s: str) -> str:
+    return cardinal(int(s)) if len(s) <= 2 and not s.startswith("0") else digits(s)
+
+
+def _address(m: re.Match) -> str:
+    body, tail = strip_url_tail(m.group(0))
+    return spell_address(body, _ADDRESS_WORDS, _say_address_digits) + tail
+
+
+def _phone(m: re.Match) -> str | None:
+    plus, groups = phone_groups(m.group(0))
+    if not plus and not re.search(r"[-()]", m.group(0)):
+        return None
+    # English reads phone numbers digit by digit, pausing between the written groups.
+    return ("plus " if plus else "") + ", ".join(digits(g) for g in groups)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dates and times.
+
+
+def _month_index(s: str) -> int:
+    return _MONTH_ABBR[s.rstrip(".").lower()[:4] if s.lower().startswith("sept") else s.rstrip(".").lower()[:3]]
+
+
+def _date(day: int, month: int, year_: str | None) -> str | None:
+    if not (1 <= day <= 31 and 1 <= month <= 12):
+        return None
+    words = f"{MONTHS[month - 1]} {ordinal(day)}"
+    return f"{words}, {year(int(year_))}" if year_ else words
+
+
+def _dotted_date(m: re.Match) -> str | None:  # European 12.05.2024
+    return _date(int(m.group("a")), int(m.group("b")), m.group("y"))
+
+
+def _slashed_date(m: re.Match) -> str | None:  # US 05/12/2024
+    return _date(int(m.group("b")), int(m.group("a")), m.group("y"))
+
+
+def _iso_date(m: re.Match) -> str | None:
+    return _date(int(m.group("d")), int(m.group("m")), m.group("y"))
+
+
+def _month_day(m: re.Match) -> str:  # May 5, 2024
+    return _date(int(m.group("d")), _month_index(m.group("m")) + 1, m.group("y")) or m.group(0)
+
+
+def _day_month(m: re.Match) -> str:  # 14 March 2019
+    article = "" if prev_word(m.string, m.start()) == "the" else "the "
+    words = f"{article}{ordinal(int(m.group('d')))} of {MONTHS[_month_index(m.group('m'))]}"
+    return f"{words}, {year(int(m.group('y')))}" if m.group("y") else words
+
+
+def _time(m: re.Match) -> str | None:
+    h, mi, ampm = int(m.group("h")), int(m.group("m")), m.group("ampm")
+    if h > 24 or mi > 59:
+        return None
+    if mi == 0:
+        # 24-hour times on the hour are "fifteen hundred"; 12-hour ones "ten o'clock" / "ten a m".
+        minutes = "" if ampm else (" hundred" if h > 12 or h == 0 else " o'clock")
+    else:
+        minutes = " " + (f"oh {cardinal(mi)}" if mi < 10 else cardinal(mi))
+    words = cardinal(h) + minutes
+    if m.group("s"):
+        words += " and " + cardinal(int(m.group("s"))) + " seconds"
+    if ampm:
+        words += " " + _say_ampm(ampm)
+    return words
+
+
+# ----------------------------------------------------------------------------------------------
+# Years, ordinals, Roman numerals.
+
+_YEAR_BEFORE = frozenset("in since by from until till to of before after during circa around through early late mid "
+                         "year summer winter spring autumn fall".split() + [m.lower() for m in MONTHS])
+_PLURAL_NOUNS = frozenset("people men women children persons times".split())
+
+
+def _looks_like_year(m: re.Match) -> bool:
+    n = int(m.group("n"))
+    if not 1100 <= n <= 2099:
+        return False
+    if prev_word(m.string, m.start()) in _YEAR_BEFORE:
+        return True
+    after = next_words(m.string, m.end(), 1)
+    # "2024 apples" counts things; "2024 was", "in 2024." and "2024-" name a year.
+    if after and (after[0].lower() in _PLURAL_NOUNS or (after[0].endswith("s") and len(after[0]) > 3
+                                                        and after[0].lower() not in ("was", "has", "this"))):
+        return False
+    return not re.match(rf"{SP}?(?:{alternation(UNITS)})(?!\w)", m.string[m.end():])
+
+
+def _year_or_cardinal(m: re.Match) -> str | None:
+    if m.group("neg") or not _looks_like_year(m):
+        return None
+    return year(int(m.group("n")))
+
+
+def _decade(m: re.Match) -> str:  # 1990s -> nineteen nineties
+    words = year(int(m.group("n")))
+    return (words[:-1] + "ies") if words.endswith("y") else words + "s"
+
+
+def _say_ampm(ampm: str) -> str:
+    return " ".join(c for c in ampm.lower() if c.isalpha())
+
+
+def _hour_ampm(m: re.Match) -> str | None:  # 7 pm
+    h = int(m.group("h"))
+    return f"{cardinal(h)} {_say_ampm(m.group('ampm'))}" if 1 <= h <= 12 else None
+
+
+def _suffixed_ordinal(m: re.Match) -> str:
+    return ordinal(parse_int(m.group("n")))
+
+
+_NUMBERED_NOUNS = ("chapter part volume vol book act scene war section phase type class level stage round episode "
+                   "season appendix grade article title unit series psalm canto").split()
+_REGNAL_NAMES = frozenset(
+    "Henry Louis Elizabeth Charles George Edward William Richard John James Mary Anne Victoria Peter Catherine "
+    "Nicholas Alexander Ivan Paul Pius Benedict Leo Gregory Innocent Francis Frederick Philip Ferdinand Alfonso "
+    "Victor Napoleon Clement Urban Boniface Gustav Gustavus Christian Olaf Harald Haakon Ludwig Otto Rudolf "
+    "Wilhelm Constantine Justinian Ramesses Ramses Thutmose Amenhotep Darius Xerxes Ptolemy Antiochus Sixtus "
+    "Martin Innocent Stephen Hadrian Adrian Celestine Felix Julius Eugene Sergius Karl Carlos Juan Manuel Pedro "
+    "Afonso Sancho Malcolm David Robert Duncan Alfred Harold Canute Cnut".split())
+
+
+def _roman_numbered(m: re.Match) -> str | None:
+    value = roman_to_int(m.group("r"))
+    return None if value is None else f"{m.group('w')} {cardinal(value)}"
+
+
+def _roman_regnal(m: re.Match) -> str | None:
+    value = roman_to_int(m.group("r"))
+    if value is None or m.group("name") not in _REGNAL_NAMES:
+        return None
+    return f"{m.group('name')} the {ordinal(value)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Money, units, plain numbers.
+
+
+def _money(amount: str, mult: str | None, currency: Currency, neg: bool) -> str:
+    sign = "minus " if neg else ""
+    if mult:
+        return f"{sign}{number(amount)} {MULTIPLIERS[mult]} {currency.name.many}"
+    whole, frac = split_decimal(amount, ".")
+    if frac is not None and len(frac) == 2 and currency.cents is not None:
+        cents = int(frac)
+        main = f"{cardinal(whole)} {currency.name.after(whole == 1)}"
+        if not cents:
+            return sign + main
+        tail = f"{cardinal(cents)} {currency.cents.after(cents == 1)}"
+        return sign + (tail if whole == 0 else f"{main} and {tail}")
+    return f"{sign}{number(amount)} {currency.name.after(is_one(amount))}"
+
+
+def _money_before(m: re.Match) -> str:
+    return _money(m.group("n"), m.group("mult"), CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
+
+
+def _money_after(m: re.Match) -> str:
+    return _money(m.group("n"), m.group("mult"), CURRENCY_AFTER[m.group("cur")], bool(m.group("neg")))
+
+
+def _unit(m: re.Match) -> str | None:
+    unit = m.group("u")
+    if unit in AMBIGUOUS_UNITS and re.match(rf"{SP}*[A-Za-z]", m.string[m.end():]):
+        return None  # "5 m away" reads fine, but "5 A grade", "3 s and" must not become units
+    sign = "minus " if m.group("neg") else ""
+    start = f"{number(m.group('n0'))} to " if m.group("n0") else ""
+    return f"{sign}{start}{number(m.group('n'))} {UNITS[unit].after(is_one(m.group('n')) and not m.group('n0'))}"
+
+
+_FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+
+
+def _fraction(m: re.Match) -> str | None:
+    num, den = int(m.group("a")), int(m.group("b"))
+    if not (0 < num < den <= 100):
+        return None
+    one, many = _FRACTION_NAMES.get(den) or (ordinal(den), ordinal(den) + "s")
+    return f"{cardinal(num)} {one if num == 1 else many}"
+
+
+def _range(m: re.Match) -> str:
+    return f"{number(m.group('a'))} to {number(m.group('b'))}"
+
+
+def _year_range(m: re.Match) -> str | None:
+    a, b = int(m.group("a")), int(m.group("b"))
+    if not (1100 <= a < b <= 2099):
+        return None
+    return f"{year(a)} to {year(b)}"
+
+
+def _cardinal(m: re.Match) -> str:
+    return ("minus " if m.group("neg") else "") + number(m.group("n"))
+
+
+def _loose_digits(m: re.Match) -> str:
+    return cardinal(int(m.group(0))) if len(m.group(0)) <= 15 else digits(m.group(0))
+
+
+_AMPM = r"(?P<ampm>[ap]\.?m\.?(?!\w))"
+_CUR_BEFORE = alternation(CURRENCY_BEFORE)
+_MULT = rf"(?:{SP}?(?P<mult>{alternation(MULTIPLIERS)})(?!\w))?"
+
+RULES = [
+    Rule("email", EMAIL_RE, _address),
+    Rule("url", URL_RE, _address),
+    Rule("phone", PHONE_RE, _phone),
+    Rule("local phone", LOCAL_PHONE_RE, _phone),
+    Rule("dotted date", re.compile(rf"{B}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.(?P<y>\d{{4}}){E}"), _dotted_date),
+    Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{4}}){E}"), _slashed_date),
+    Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _iso_date),
+    Rule("month day", re.compile(
+        rf"(?<!\w)(?P<m>{_MONTH_RE}){SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)(?:,?{SP}(?P<y>\d{{4}}){E})?"),
+         _month_day),
+    Rule("day month", re.compile(
+        rf"{B}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{SP}(?:of{SP})?(?P<m>{_MONTH_RE})(?:,?{SP}(?P<y>\d{{4}}){E})?(?!\w)"),
+         _day_month),
+    Rule("time", re.compile(rf"{B}(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?:{SP}?{_AMPM})?{E}",
+                            re.IGNORECASE), _time),
+    Rule("hour am", re.compile(rf"{B}(?P<h>\d{{1,2}}){SP}?{_AMPM}", re.IGNORECASE), _hour_ampm),
+    Rule("decade", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s(?!\w)"), _decade),
+    Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
+    Rule("ordinal", re.compile(rf"{B}(?P<n>{INT})(?:st|nd|rd|th)(?!\w)", re.IGNORECASE), _suffixed_ordinal),
+    Rule("roman numbered", re.compile(
+        rf"(?<!\w)(?P<w>(?:{'|'.join(_NUMBERED_NOUNS)})\.?){SP}(?P<r>{ROMAN_RE})(?!\w)", re.IGNORECASE),
+         _roman_numbered),
+    Rule("roman regnal", re.compile(rf"(?<!\w)(?P<name>[A-Z][a-z]+){SP}(?P<r>[IVXL]+)(?!\w)"), _roman_regnal),
+    Rule("money before", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE}){SP}?{NEG}(?P<n>{NUM}){_MULT}"),
+         _money_before),
+    Rule("money after", re.compile(
+        rf"{B}{NEG}(?P<n>{NUM}){_MULT}{SP}?(?P<cur>{alternation(CURRENCY_AFTER)})(?![\w])"), _money_after),
+    Rule("unit", re.compile(
+        rf"{B}(?:(?P<n0>{NUM}){SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
+         _unit),
+    *en_abbreviations.RULES,
+    Rule("fraction", re.compile(rf"{B}(?P<a>\d{{1,3}})/(?P<b>\d{{1,3}}){E}"), _fraction),
+    Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),
+    Rule("year", re.compile(rf"{B}{NEG}(?P<n>\d{{4}}){E}"), _year_or_cardinal),
+    Rule("cardinal", re.compile(rf"{B}{NEG}(?P<n>{NUM}){E}"), _cardinal),
+    Rule("loose digits", re.compile(r"\d+"), _loose_digits),
+]
+
+
+def normalize_en(text: str) -> str:
+    """The spoken form of English `text`; text without numbers, symbols or abbreviations comes back as is."""
+    return apply_rules(text, RULES)
