@@ -49,7 +49,8 @@ def test_frame_loop_linears_are_replaced(quantized, mode):
     kind = DynamicInt8Linear if mode == "int8" else WeightOnlyInt8Linear
     assert isinstance(talker.codec_head, kind)
     assert isinstance(talker.code_predictor.lm_head[3], kind)
-    assert isinstance(talker.model.layers[0].self_attn.q_proj, kind)
+    assert isinstance(talker.model.layers[0].self_attn.qkv_proj, kind)
+    assert isinstance(talker.code_predictor.model.layers[0].mlp.gate_up_proj, kind)
 
 
 @pytest.mark.parametrize("mode", MODES)

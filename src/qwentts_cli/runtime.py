@@ -134,6 +134,7 @@ class Synthesizer:
         dev, dt = resolve_device(device), resolve_dtype(dtype)
         check_quantize(quantize, dev)
         talker = random_talker(config, dt, dev, seed)
+        talker.fuse_projections()
         if quantize:
             quantize_talker(talker, quantize)
         codec = random_codec(torch.float32, dev, seed + 1)

@@ -7,6 +7,7 @@ Optional: qwentts does not depend on qwen-tts. Install it beside qwentts to comp
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import time
@@ -48,6 +49,14 @@ def _import_official():
 def bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: int, frames: int | None, dtype: str,
                    device: str, language: str, speaker: str) -> dict:
     """Greedy official generate + decode per text; with `frames`, EOS is made unreachable as in our bench."""
+    # The official package prints banners (flash-attn, pad_token_id) on stdout, which must
+    # carry only the report: send them to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _bench_official(model_dir, texts, runs, warmup, frames, dtype, device, language, speaker)
+
+
+def _bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: int, frames: int | None, dtype: str,
+                    device: str, language: str, speaker: str) -> dict:
     Qwen3TTSModel = _import_official()
     dev = torch.device(device)
     t = clock(dev)

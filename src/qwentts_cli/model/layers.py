@@ -77,6 +77,14 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return x * cos + rotate_half(x) * sin
 
 
+def fuse_linears(linears: list[nn.Linear]) -> nn.Linear:
+    """A bias-free Linear whose output is the given linears' outputs side by side."""
+    weight = torch.cat([lin.weight.detach() for lin in linears])  # (sum N, K)
+    fused = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")
+    fused.weight = nn.Parameter(weight, requires_grad=False)
+    return fused
+
+
 class KVCache(nn.Module):
     """Keys and values for one attention layer, allocated once and written by position."""
 
@@ -109,13 +117,27 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=False)
         self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
         self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+        self.qkv_proj: nn.Linear | None = None  # set by fuse()
         self.cache: KVCache | None = None
+
+    def fuse(self) -> None:
+        """One (q | k | v) projection instead of three: one weight stream, one kernel call per step."""
+        self.qkv_proj = fuse_linears([self.q_proj, self.k_proj, self.v_proj])
+        del self.q_proj, self.k_proj, self.v_proj
+
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, C) -> q (B, T, nh*hd), k and v (B, T, nkv*hd)."""
+        if self.qkv_proj is None:
+            return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        kv = self.n_kv_heads * self.head_dim
+        return self.qkv_proj(x).split([self.n_heads * self.head_dim, kv, kv], dim=-1)
 
     def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.q_norm(self.q_proj(x).view(B, T, self.n_heads, self.head_dim)).transpose(1, 2)  # (B, nh, T, hd)
-        k = self.k_norm(self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)  # (B, nkv, T, hd)
-        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
+        q, k, v = self.project(x)
+        q = self.q_norm(q.reshape(B, T, self.n_heads, self.head_dim)).transpose(1, 2)  # (B, nh, T, hd)
+        k = self.k_norm(k.reshape(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)  # (B, nkv, T, hd)
+        v = v.reshape(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         assert self.cache is not None, "setup_caches() must run before the first forward"
         k, v = self.cache.update(start, k, v)  # (B, nkv, start+T, hd)
@@ -140,9 +162,19 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        self.gate_up_proj: nn.Linear | None = None  # set by fuse()
+
+    def fuse(self) -> None:
+        """One (gate | up) projection instead of two."""
+        self.gate_up_proj = fuse_linears([self.gate_proj, self.up_proj])
+        del self.gate_proj, self.up_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.gate_up_proj is None:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        else:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class DecoderLayer(nn.Module):
@@ -177,6 +209,12 @@ class DecoderStack(nn.Module):
             attn = layer.self_attn
             if attn.cache is None or attn.cache.max_len < max_len or attn.cache.k.dtype != dtype:
                 attn.cache = KVCache(cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
+
+    def fuse_projections(self) -> None:
+        """Fuse q/k/v and gate/up in every layer (after the weights are loaded)."""
+        for layer in self.layers:
+            layer.self_attn.fuse()
+            layer.mlp.fuse()
 
     def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """x: (B, T, C) embeddings at positions [start, start+T) -> normed hidden states (B, T, C)."""

@@ -86,6 +86,11 @@ class Talker(nn.Module):
         self.codec_head = nn.Linear(cfg.stack.hidden_size, cfg.stack.vocab_size, bias=False)
         self.code_predictor = CodePredictor(cfg.predictor, cfg.stack.hidden_size)
 
+    def fuse_projections(self) -> None:
+        """q/k/v and gate/up as single matrices in the talker and the code predictor (after loading)."""
+        self.model.fuse_projections()
+        self.code_predictor.model.fuse_projections()
+
     def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
         """Text token ids (B, T) -> projected embeddings (B, T, C)."""
         # The table may be kept in the checkpoint's dtype (see load_talker): widening the looked-up
@@ -126,6 +131,7 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
         kept.update(f"{name}.weight" for name in quantized_linears(talker))
     assign_weights(talker, talker_tensors, os.path.join(model_dir, "model.safetensors"), dtype, device,
                    keep_stored=kept.__contains__)
+    talker.fuse_projections()
     if quantize:
         quantize_talker(talker, quantize)
     return talker.eval()
