@@ -166,3 +166,26 @@ def test_unsupported_config_is_refused(model_dir):
     with pytest.raises(UnsupportedConfigError) as e:
         CodecDecoderConfig.from_tokenizer_config(config)
     assert "qwen3_tts_tokenizer_25hz" in str(e.value)
+
+
+def test_chunk_schedule_doubles_to_the_cap():
+    from itertools import islice
+
+    from qwentts_cli.runtime import chunk_schedule
+
+    assert list(islice(chunk_schedule(1, 8), 6)) == [1, 2, 4, 8, 8, 8]
+    assert list(islice(chunk_schedule(3, 8), 4)) == [3, 6, 8, 8]
+    assert list(islice(chunk_schedule(5, 2), 3)) == [5, 5, 5]  # never below the first size
+
+
+def test_growing_stream_chunks_equal_one_shot(synthesizer):
+    case = load_case("en_medium")
+    kwargs = dict(speaker=case["speaker"].lower(), language=case["language"].lower(), sampling=synthesizer.greedy(),
+                  max_frames=case["max_new_tokens"] - 1)
+    chunks = list(synthesizer.stream([case["text"]], chunk_frames=1, max_chunk_frames=4, **kwargs))
+    sizes = [len(chunk.frames) for chunk in chunks]
+    assert sizes[:3] == [1, 2, 4] and all(n <= 4 for n in sizes)
+    one_shot = synthesizer.synthesize(case["text"], **kwargs)
+    streamed = np.concatenate([chunk.samples for chunk in chunks])
+    assert np.array_equal(np.concatenate([chunk.frames for chunk in chunks]), one_shot.codes)
+    assert np.abs(streamed - one_shot.audio).max() < 1e-4

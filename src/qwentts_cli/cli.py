@@ -81,7 +81,10 @@ def synth(
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words (ru, en)."),
     show_text: bool = typer.Option(False, "--show-text", help="Print the normalized text to stderr."),
     stream: bool = typer.Option(False, "--stream", help="Write audio as it is made: raw PCM to stdout, or an incremental WAV with -o."),
-    chunk_ms: int = typer.Option(80, "--chunk-ms", min=20, max=1000, help="Streaming chunk (80 ms is one frame)."),
+    chunk_ms: int = typer.Option(
+        80, "--chunk-ms", min=20, max=1000,
+        help="Size of each PCM write; the first audio is decoded after this much (80 ms is one frame), later decodes batch up to 640 ms.",
+    ),
     pcm: str = typer.Option("s16le", "--pcm", help="Raw PCM format on stdout: s16le or f32le."),
     subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
     sample_rate: int = typer.Option(24000, "--sample-rate", min=8000, max=192000, help="Resample the output (soxr) to this rate."),
@@ -155,7 +158,7 @@ def synth(
 
     import torch
 
-    from qwentts_cli.runtime import Synthesizer
+    from qwentts_cli.runtime import STREAM_MAX_CHUNK_FRAMES, Synthesizer
     from qwentts_cli.speak import Interrupted, SpeakRequest, speak
 
     if threads:
@@ -178,6 +181,7 @@ def synth(
                         streaming_text=streaming_text, instruct=instruct, seed=seed),
         max_seconds=max_seconds,
         chunk_frames=max(1, chunk_ms // 80),
+        max_chunk_frames=max(STREAM_MAX_CHUNK_FRAMES, chunk_ms // 80),
         chunk_samples=sample_rate * chunk_ms // 1000,
         pcm=pcm,
         subtype=subtype,
@@ -279,7 +283,10 @@ def bench(
     warmup: int = typer.Option(1, "--warmup", min=0, help="Unmeasured runs per text first."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Generate exactly N frames (EOS ignored): comparable across weights."),
     stream: bool = typer.Option(False, "--stream", help="Decode audio as frames come (time to first audio)."),
-    chunk_frames: int = typer.Option(1, "--chunk-frames", min=1, help="Frames per streamed decode."),
+    chunk_frames: int = typer.Option(1, "--chunk-frames", min=1, help="Frames in the first streamed decode."),
+    max_chunk_frames: int = typer.Option(
+        8, "--max-chunk-frames", min=1, help="Later streamed decodes double up to this many frames (as synth does)."
+    ),
     language: str = typer.Option("russian", "--language", "-l"),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s"),
     dtype: str = typer.Option("float32", "--dtype"),
@@ -318,6 +325,7 @@ def bench(
     if compare_official and (model is None or model.startswith("random:")):
         raise UsageError("--compare-official needs a checkpoint both can load: pass --model DIR")
     report = run_bench(model, chosen, runs=runs, warmup=warmup, frames=frames, stream=stream, chunk_frames=chunk_frames,
+                       max_chunk_frames=max_chunk_frames,
                        dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
                        quantize=quantize)
     if compare_official:

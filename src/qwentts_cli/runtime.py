@@ -53,6 +53,20 @@ def resolve_dtype(dtype: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
+# Streamed decodes grow to this many frames: per frame, the streaming decoder costs ~57 ms
+# one frame at a time, ~32 ms four at a time and ~25 ms eight at a time, about a one-shot
+# decode (real 0.6B codec shape, 2-core Xeon, float32; docs/benchmark.md).
+STREAM_MAX_CHUNK_FRAMES = 8
+
+
+def chunk_schedule(first: int, largest: int) -> Iterator[int]:
+    """Frames per streamed decode: `first` (audio starts early), then doubling up to `largest`."""
+    size, largest = first, max(first, largest)
+    while True:
+        yield size
+        size = min(2 * size, largest)
+
+
 def check_quantize(quantize: str | None, device: torch.device) -> None:
     if quantize is None:
         return
@@ -223,21 +237,28 @@ class Synthesizer:
                 if limit is not None and total >= limit:
                     return
 
-    def stream(self, pieces: list[str], chunk_frames: int = 1, **kwargs) -> Iterator[AudioChunk]:
-        """Audio chunks of `chunk_frames` frames as they are generated, across all pieces.
+    def stream(self, pieces: list[str], chunk_frames: int = 1, max_chunk_frames: int | None = None,
+               **kwargs) -> Iterator[AudioChunk]:
+        """Audio chunks as frames are generated, across all pieces.
 
-        The codec's streaming state carries over from piece to piece (no reset), so the
-        waveform is continuous at sentence boundaries, and the concatenated chunks equal a
-        one-shot decode of all the codes.
+        The first chunk is `chunk_frames` frames, so audio starts as soon as possible; later
+        chunks double in size up to `max_chunk_frames` (default: no growth), because the
+        streaming decoder costs about twice as much per frame one frame at a time as eight
+        at a time (see docs/benchmark.md). The codec's streaming state carries over from piece
+        to piece (no reset), so the waveform is continuous at sentence boundaries, and the
+        concatenated chunks equal a one-shot decode of all the codes.
         """
         decoder = self.codec.stream()
+        sizes = chunk_schedule(chunk_frames, max_chunk_frames or chunk_frames)
+        size = next(sizes)
         pending: list[torch.Tensor] = []
         piece = 0
         for piece, frame in self.piece_frames(pieces, **kwargs):
             pending.append(frame)
-            if len(pending) >= chunk_frames:
+            if len(pending) >= size:
                 yield self._decode_chunk(decoder, pending, piece)
                 pending = []
+                size = next(sizes)
         if pending:
             yield self._decode_chunk(decoder, pending, piece)
         decoder.flush()

@@ -39,6 +39,7 @@ class SpeakRequest:
     generation: dict = field(default_factory=dict)  # Synthesizer.frames keyword arguments
     max_seconds: float | None = None
     chunk_frames: int = 1
+    max_chunk_frames: int = 1
     chunk_samples: int = 1920
     pcm: str = "s16le"
     subtype: str = "pcm16"
@@ -151,7 +152,8 @@ def _stream(synth: Synthesizer, req: SpeakRequest, codes: list[np.ndarray], prog
         sink = _WavSink(req.output, req.sample_rate, "f32le" if req.subtype == "float" else "s16le")
     written = 0
     try:
-        for chunk in synth.stream(req.pieces, chunk_frames=req.chunk_frames, max_seconds=req.max_seconds,
+        for chunk in synth.stream(req.pieces, chunk_frames=req.chunk_frames, max_chunk_frames=req.max_chunk_frames,
+                                  max_seconds=req.max_seconds,
                                   **req.generation):
             codes.append(chunk.frames)
             samples = resampler(chunk.samples)

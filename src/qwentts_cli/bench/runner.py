@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from qwentts_cli.generate import StepTimes
-from qwentts_cli.runtime import FRAME_RATE, Synthesizer
+from qwentts_cli.runtime import FRAME_RATE, STREAM_MAX_CHUNK_FRAMES, Synthesizer, chunk_schedule
 
 DEFAULT_TEXTS = {
     "short": "Привет!",
@@ -59,8 +59,9 @@ def clock(device: torch.device) -> float:
 
 
 def run_once(synth: Synthesizer, text: str, language: str, speaker: str | None, frames: int | None,
-             stream: bool, chunk_frames: int) -> RunFigures:
-    """One synthesis, timed. Streaming decodes every `chunk_frames` frames as they come; otherwise once at the end."""
+             stream: bool, chunk_frames: int, max_chunk_frames: int | None = None) -> RunFigures:
+    """One synthesis, timed. Streaming decodes frames as they come, in the chunks synth uses
+    (`chunk_frames` first, doubling up to `max_chunk_frames`); otherwise once at the end."""
     dev = synth.device
     times = StepTimes()
     codec_s = 0.0
@@ -71,15 +72,18 @@ def run_once(synth: Synthesizer, text: str, language: str, speaker: str | None, 
     n = 0
     if stream:
         decoder = synth.codec.stream()
+        sizes = chunk_schedule(chunk_frames, max_chunk_frames or chunk_frames)
+        size = next(sizes)
         pending = []
         for frame in frame_iter:
             n += 1
             pending.append(frame)
-            if len(pending) == chunk_frames:
+            if len(pending) == size:
                 t = clock(dev)
                 decoder.push(torch.stack(pending))
                 pending.clear()
                 codec_s += clock(dev) - t
+                size = next(sizes)
                 if ttfa is None:
                     ttfa = clock(dev) - t0
         if pending:
@@ -113,7 +117,8 @@ def summarize(values: list[float]) -> dict[str, float]:
 
 
 def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int = 1, frames: int | None = None,
-          stream: bool = False, chunk_frames: int = 1, dtype: str = "float32", device: str = "cpu",
+          stream: bool = False, chunk_frames: int = 1, max_chunk_frames: int = STREAM_MAX_CHUNK_FRAMES,
+          dtype: str = "float32", device: str = "cpu",
           language: str = "russian", speaker: str | None = None, threads: int | None = None,
           quantize: str | None = None) -> dict:
     """Load once, then time every text; returns a JSON-ready dict."""
@@ -128,8 +133,8 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     results = []
     for name, text in texts.items():
         for _ in range(warmup):
-            run_once(synth, text, language, speaker, frames, stream, chunk_frames)
-        figures = [run_once(synth, text, language, speaker, frames, stream, chunk_frames) for _ in range(runs)]
+            run_once(synth, text, language, speaker, frames, stream, chunk_frames, max_chunk_frames)
+        figures = [run_once(synth, text, language, speaker, frames, stream, chunk_frames, max_chunk_frames) for _ in range(runs)]
         entry = {
             "text": name,
             "chars": len(text),
@@ -155,6 +160,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "torch": torch.__version__,
         "mode": "stream" if stream else "one-shot",
         "chunk_frames": chunk_frames if stream else None,
+        "max_chunk_frames": max(chunk_frames, max_chunk_frames) if stream else None,
         "fixed_frames": frames,
         "runs": runs,
         "warmup": warmup,
