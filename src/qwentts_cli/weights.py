@@ -8,7 +8,10 @@ weights exist once in memory, as in gpt-fast's `load_state_dict(assign=True)`.
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import struct
+import warnings
 from collections.abc import Callable, Iterable
 
 import torch
@@ -38,19 +41,92 @@ def safetensors_files(directory: str, stem: str = "model") -> list[str]:
     raise CheckpointError(f"no {stem}.safetensors in {directory}; is this a Qwen3-TTS checkpoint directory?")
 
 
-def read_tensors(files: Iterable[str], keep: Callable[[str], bool] = lambda name: True) -> dict[str, torch.Tensor]:
-    """Memory-mapped tensors from safetensors files, by name (zero-copy views of the files)."""
-    tensors: dict[str, torch.Tensor] = {}
+# safetensors dtype names -> torch dtypes (the ones a Qwen3-TTS checkpoint can hold).
+_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+class MappedTensors(dict):
+    """name -> tensor viewing a memory-mapped safetensors file, plus where each one lies in its map.
+
+    The map is private (copy-on-write), so a stray in-place write can never reach the file.
+    `release(name)` drops the pages of a tensor that has been copied elsewhere (widened to
+    float32, quantized): without it every page read while loading would stay resident as long
+    as any tensor of the file is alive, and peak memory would be the weights plus the file.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.spans: dict[str, tuple[mmap.mmap, int, int]] = {}
+
+    def strip_prefix(self, prefix: str) -> "MappedTensors":
+        """The tensors whose names start with `prefix`, renamed without it (same maps)."""
+        out = MappedTensors()
+        for name, t in self.items():
+            if name.startswith(prefix):
+                out[name[len(prefix) :]] = t
+                if name in self.spans:
+                    out.spans[name[len(prefix) :]] = self.spans[name]
+        return out
+
+    def release_unused(self, module: nn.Module) -> None:
+        """Release every tensor `module` does not hold as is (widened, fused, quantized or unused)."""
+        held = {t.data_ptr() for t in (*module.parameters(), *module.buffers())}
+        for name in list(self.spans):
+            t = self.get(name)  # popped names were consumed elsewhere (e.g. folded codebooks)
+            if t is None or t.data_ptr() not in held:
+                self.release(name)
+
+    def release(self, name: str) -> None:
+        span = self.spans.pop(name, None)
+        if span is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        mm, start, end = span
+        page = mmap.PAGESIZE
+        first, last = -(-start // page) * page, end // page * page  # whole pages inside the tensor only
+        if last > first:
+            mm.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def read_tensors(files: Iterable[str], keep: Callable[[str], bool] = lambda name: True) -> MappedTensors:
+    """Memory-mapped tensors from safetensors files, by name (zero-copy views of the files).
+
+    safetensors' own `safe_open` validates each file (a truncated or corrupt one is a
+    CheckpointError); the data are then viewed through our own map so that pages can be released.
+    """
+    tensors = MappedTensors()
     for path in files:
         try:
-            with safe_open(path, framework="pt", device="cpu") as f:
-                for name in f.keys():
-                    if keep(name):
-                        tensors[name] = f.get_tensor(name)
-        except (SafetensorError, OSError, RuntimeError) as e:
+            with safe_open(path, framework="pt", device="cpu"):
+                pass  # validation only: header, offsets and file length
+            with open(path, "rb") as f:
+                header_len = struct.unpack("<Q", f.read(8))[0]
+                header = json.loads(f.read(header_len))
+                mm = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        except (SafetensorError, OSError, RuntimeError, ValueError, struct.error) as e:
             raise CheckpointError(
                 f"cannot read {path}: {str(e).splitlines()[0]}; the file is truncated or corrupt, re-download it"
             ) from e
+        base = 8 + header_len
+        for name, info in header.items():
+            if name == "__metadata__" or not keep(name):
+                continue
+            dtype = _DTYPES.get(info["dtype"])
+            if dtype is None:
+                raise CheckpointError(f"{path}: tensor '{name}' has dtype {info['dtype']}, which this code cannot read")
+            start, end = (base + offset for offset in info["data_offsets"])
+            shape = tuple(info["shape"])
+            if end == start:
+                tensors[name] = torch.empty(shape, dtype=dtype)
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "non-writable buffer": it is writable, copy-on-write
+                flat = torch.frombuffer(mm, dtype=torch.uint8, count=end - start, offset=start)
+            tensors[name] = flat.view(dtype).view(shape)
+            tensors.spans[name] = (mm, start, end)
     return tensors
 
 
@@ -97,7 +173,11 @@ def assign_weights(
             target = t.dtype
         if t.is_floating_point() and t.dtype != target:
             t = t.to(target)
-        state[name] = t.to(device)
+        if torch.device(device).type != "cpu":
+            t = t.to(device)
+        state[name] = t
+        if t is not tensors[name] and isinstance(tensors, MappedTensors):
+            tensors.release(name)  # copied: the file's pages for it are not needed any more
     module.load_state_dict(state, strict=True, assign=True)
 
 

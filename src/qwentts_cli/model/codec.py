@@ -691,12 +691,13 @@ def load_codec_decoder(speech_tokenizer_dir: str, dtype: torch.dtype = torch.flo
     config = CodecDecoderConfig.from_json(os.path.join(speech_tokenizer_dir, "config.json"))
     files = safetensors_files(speech_tokenizer_dir)
     prefix = "decoder."
-    tensors = {name[len(prefix) :]: t for name, t in read_tensors(files, keep=lambda n: n.startswith(prefix)).items()}
+    tensors = read_tensors(files, keep=lambda n: n.startswith(prefix)).strip_prefix(prefix)
     source = os.path.join(speech_tokenizer_dir, os.path.basename(files[0]) if len(files) == 1 else "")
     _fold_quantizer(tensors, config, source, dtype)
     with torch.device("meta"):
         decoder = CodecDecoder(config)
     assign_weights(decoder, tensors, source, dtype=dtype, device=device)
+    tensors.release_unused(decoder)  # the folded codebook statistics
     # Buffers derived from the config, not stored in the file (left on the meta device so far).
     decoder.pre_transformer.init_rope(device)
     decoder.quantizer.init_offsets(device)

@@ -121,7 +121,7 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     foreign = [k for k in tensors if not k.startswith(("talker.", "speaker_encoder."))]
     if foreign:
         raise UnsupportedConfigError(f"model.safetensors has unexpected tensor '{foreign[0]}'; this checkpoint is not supported")
-    talker_tensors = {k[len("talker.") :]: v for k, v in tensors.items() if k.startswith("talker.")}
+    talker_tensors = tensors.strip_prefix("talker.")
     del tensors
     # The text embedding table (151936 x 2048, a third of the 0.6B checkpoint) is only read a few
     # rows per sentence: it stays as stored, memory-mapped, instead of being widened to float32.
@@ -133,5 +133,7 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
                    keep_stored=kept.__contains__)
     talker.fuse_projections()
     if quantize:
+        talker_tensors.release_unused(talker)  # the unfused q/k/v, gate/up pages, before int8 copies appear
         quantize_talker(talker, quantize)
+    talker_tensors.release_unused(talker)  # keep resident only what the model still reads from the file
     return talker.eval()
