@@ -37,6 +37,10 @@ def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
 class DynamicInt8Linear(nn.Module):
     """y = x W^T (+ b) with W int8 per row and x quantized per call (fbgemm, VNNI)."""
 
+    @classmethod
+    def supports(cls, linear: nn.Linear) -> bool:
+        return True
+
     def __init__(self, linear: nn.Linear):
         super().__init__()
         q, scale = quantize_rows(linear.weight.detach())
@@ -57,6 +61,14 @@ class DynamicInt8Linear(nn.Module):
 class WeightOnlyInt8Linear(nn.Module):
     """y = x W^T (+ b) with W int8 per row, x in bfloat16 (aten::_weight_int8pack_mm)."""
 
+    # The CPU kernel reads past the end of rows whose length is not a multiple of 16 (seen as
+    # segfaults at K = 24 and 40, the fixture's code predictor); such linears stay float.
+    K_MULTIPLE = 16
+
+    @classmethod
+    def supports(cls, linear: nn.Linear) -> bool:
+        return linear.in_features % cls.K_MULTIPLE == 0
+
     def __init__(self, linear: nn.Linear):
         super().__init__()
         q, scale = quantize_rows(linear.weight.detach())
@@ -73,24 +85,29 @@ class WeightOnlyInt8Linear(nn.Module):
         return y.view(*x.shape[:-1], -1)
 
 
-def quantized_linears(talker: nn.Module) -> list[str]:
-    """Qualified names of the linears `quantize_talker` replaces: every one the per-frame loop reads.
+def _kernel(mode: str) -> type[DynamicInt8Linear] | type[WeightOnlyInt8Linear]:
+    if mode not in MODES:
+        raise ValueError(f"unknown quantization {mode!r}; use one of: {', '.join(MODES)}")
+    return DynamicInt8Linear if mode == "int8" else WeightOnlyInt8Linear
 
-    The text projection runs once per sentence over the prompt; it stays as it is.
+
+def quantized_linears(talker: nn.Module, mode: str) -> list[str]:
+    """Qualified names of the linears `quantize_talker(talker, mode)` replaces.
+
+    Every linear the per-frame loop reads that the kernel supports; the text projection runs
+    once per sentence over the prompt and stays as it is.
     """
-    names = []
-    for name, sub in talker.named_modules():
-        if type(sub) is nn.Linear and not name.startswith("text_projection"):
-            names.append(name)
-    return names
+    kernel = _kernel(mode)
+    return [
+        name for name, sub in talker.named_modules()
+        if type(sub) is nn.Linear and not name.startswith("text_projection") and kernel.supports(sub)
+    ]
 
 
 def quantize_talker(talker: nn.Module, mode: str) -> None:
     """Replace the talker's and code predictor's linears with int8 ones, in place."""
-    if mode not in MODES:
-        raise ValueError(f"unknown quantization {mode!r}; use one of: {', '.join(MODES)}")
-    cls = DynamicInt8Linear if mode == "int8" else WeightOnlyInt8Linear
-    for name in quantized_linears(talker):
+    kernel = _kernel(mode)
+    for name in quantized_linears(talker, mode):
         parent_name, _, attr = name.rpartition(".")
         parent = talker.get_submodule(parent_name) if parent_name else talker
-        setattr(parent, attr, cls(getattr(parent, attr)))
+        setattr(parent, attr, kernel(getattr(parent, attr)))

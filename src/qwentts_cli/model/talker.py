@@ -128,7 +128,7 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     # Linears about to be quantized are read as stored too: widening them first would cost a copy.
     kept = {"model.text_embedding.weight"}
     if quantize:
-        kept.update(f"{name}.weight" for name in quantized_linears(talker))
+        kept.update(f"{name}.weight" for name in quantized_linears(talker, quantize))
     assign_weights(talker, talker_tensors, os.path.join(model_dir, "model.safetensors"), dtype, device,
                    keep_stored=kept.__contains__)
     talker.fuse_projections()
