@@ -50,3 +50,12 @@ def test_chat_prompt_starts_the_golden_input_ids(model_dir, name):
 def test_shipped_files_are_the_checkpoint_files(model_dir):
     for name in ("vocab.json", "merges.txt"):
         assert (SHIPPED_DIR / name).read_bytes() == (model_dir / name).read_bytes()
+
+
+def test_tts_special_tokens_have_their_ids():
+    from qwentts_cli.text.tokenizer import TTS_SPECIAL_TOKENS
+
+    tokenizer = load_tokenizer(None)
+    for token, token_id in TTS_SPECIAL_TOKENS.items():
+        assert tokenizer.encode(token) == [token_id], token
+        assert tokenizer.token_id(token) == token_id

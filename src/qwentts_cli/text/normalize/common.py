@@ -158,6 +158,24 @@ def strip_url_tail(s: str) -> tuple[str, str]:
     return s, tail
 
 
+def address_speller(words: dict[str, str], cardinal: Callable[[int], str],
+                    digits: Callable[[str], str]) -> Callable[[re.Match], str]:
+    """A rule body reading an e-mail address or URL with a language's symbol words and numbers.
+
+    Short digit runs are read as numbers ("mail2" -> two), longer ones or with a leading zero
+    digit by digit; the sentence's punctuation after a URL is kept out of it.
+    """
+
+    def say_digits(s: str) -> str:
+        return cardinal(int(s)) if len(s) <= 2 and not s.startswith("0") else digits(s)
+
+    def replace(m: re.Match) -> str:
+        body, tail = strip_url_tail(m.group(0))
+        return spell_address(body, words, say_digits) + tail
+
+    return replace
+
+
 def spell_address(s: str, words: dict[str, str], say_digits: Callable[[str], str]) -> str:
     """A URL or e-mail address read out: Latin words kept, letters of 'https'/'www' spelled,
     digits through `say_digits`, symbols through `words` (e.g. {'.': 'dot'})."""

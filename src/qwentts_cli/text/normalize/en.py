@@ -9,9 +9,10 @@ from num2words import num2words
 
 from qwentts_cli.text.normalize import en_abbreviations
 from qwentts_cli.text.normalize.common import (
+    address_speller,
     alternation,
     EMAIL_RE, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern, next_words,
-    parse_int, phone_groups, prev_word, roman_to_int, spell_address, split_decimal, strip_url_tail,
+    parse_int, phone_groups, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.en_units import (
     AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, MULTIPLIERS, UNITS, Currency,
@@ -81,13 +82,7 @@ _ADDRESS_WORDS = {".": "dot", "@": "at", "/": "slash", ":": "colon", "-": "dash"
                   "~": "tilde"}
 
 
-def _say_address_digits(s: str) -> str:
-    return cardinal(int(s)) if len(s) <= 2 and not s.startswith("0") else digits(s)
-
-
-def _address(m: re.Match) -> str:
-    body, tail = strip_url_tail(m.group(0))
-    return spell_address(body, _ADDRESS_WORDS, _say_address_digits) + tail
+_address = address_speller(_ADDRESS_WORDS, cardinal, digits)
 
 
 def _phone(m: re.Match) -> str | None:

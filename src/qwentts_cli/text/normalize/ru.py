@@ -6,9 +6,10 @@ import re
 
 from qwentts_cli.text.normalize import ru_abbreviations
 from qwentts_cli.text.normalize.common import (
+    address_speller,
     alternation,
     EMAIL_RE, GROUP_SEP, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern,
-    next_words, parse_int, phone_groups, prev_word, roman_to_int, spell_address, split_decimal, strip_url_tail,
+    next_words, parse_int, phone_groups, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.ru_grammar import Analysis, agree, pick_noun
 from qwentts_cli.text.normalize.ru_numbers import NOUNS, cardinal, digits, month_names, ordinal
@@ -47,13 +48,7 @@ _ADDRESS_WORDS = {".": "точка", "@": "собака", "/": "слэш", ":": 
                   "~": "тильда"}
 
 
-def _say_address_digits(s: str) -> str:
-    return cardinal(int(s)) if len(s) <= 2 and not s.startswith("0") else digits(s)
-
-
-def _address(m: re.Match) -> str:
-    body, tail = strip_url_tail(m.group(0))
-    return spell_address(body, _ADDRESS_WORDS, _say_address_digits) + tail
+_address = address_speller(_ADDRESS_WORDS, cardinal, digits)
 
 
 def _phone(m: re.Match) -> str | None:
