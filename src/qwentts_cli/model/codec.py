@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from qwentts_cli.errors import CheckpointError, UnsupportedConfigError
+from qwentts_cli.model.layers import RMSNorm
 from qwentts_cli.weights import assign_weights, read_tensors, safetensors_files
 
 # The official `chunked_decode` defaults, which its `decode()` always uses.
@@ -345,19 +346,6 @@ class DecoderBlock(nn.Module):
         for unit, tail in zip(self.block[2:], state.units):
             x = unit(x, tail)
         return x
-
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(dim))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        # Normalized in float32 whatever the model dtype, as the official layer does.
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * h.to(x.dtype)
 
 
 class LayerScale(nn.Module):
