@@ -154,3 +154,12 @@ def test_bad_options_are_one_line(args, needle):
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert_clean_error(proc, needle)
+
+
+@pytest.mark.parametrize("command, example", [("normalize", "qwentts normalize"), ("tokenize", "qwentts tokenize"),
+                                              ("synth", "qwentts synth"), ("bench", "qwentts bench")])
+def test_every_command_help_has_examples(command, example):
+    proc = run_cli(command, "--help", env={"COLUMNS": "120"})
+    assert proc.returncode == 0
+    out = proc.stdout.decode()
+    assert "Examples" in out and example in out

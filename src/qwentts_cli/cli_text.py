@@ -18,42 +18,26 @@ import typer
 from qwentts_cli.cli_input import read_text, stdin_lines
 from qwentts_cli.errors import StdoutClosed, UsageError
 
-NORMALIZE_HELP = """Print the spoken form of TEXT: numbers, dates, money, units, abbreviations as words.
-
-With no TEXT (or `-`) it reads stdin and writes one line per input line, as it goes,
-so it works as a filter over a file. --lang auto picks Russian or English by script,
-per sentence.
-
-Examples:
-
-  qwentts normalize "100 рублей" --lang ru
-
-  qwentts normalize "On May 5, 2024 it cost $5.50" --lang en
-
-  qwentts normalize --lang ru < book.txt > book.spoken.txt
-"""
-
-TOKENIZE_HELP = """Print the Qwen3-TTS text token ids of TEXT (or of stdin).
-
-The tokenizer is the one shipped with qwentts (the same files as every Qwen3-TTS
-checkpoint), or the one of --model. --chat shows the full prompt synth feeds the
-model; nothing is normalized (pipe through `qwentts normalize` for that).
-
-Examples:
-
-  qwentts tokenize "Привет"
-
-  qwentts tokenize "Привет" --tokens
-
-  qwentts tokenize "Hello" --chat --json
-"""
-
 
 def normalize_command(
     text: Optional[str] = typer.Argument(None, help="Text to normalize; `-` or nothing reads stdin line by line."),
     lang: str = typer.Option("auto", "--lang", "-l", help="ru, en, or auto (by script, per sentence)."),
     file: Optional[Path] = typer.Option(None, "-f", "--file", help="Normalize this UTF-8 file instead."),
 ) -> None:
+    """Print the spoken form of TEXT: numbers, dates, money, units, abbreviations as words.
+
+    With no TEXT (or `-`) it reads stdin and writes one line per input line, as it goes,
+    so it works as a filter over a file. --lang auto picks Russian or English by script,
+    per sentence.
+
+    Examples:
+
+      qwentts normalize "100 рублей" --lang ru
+
+      qwentts normalize "On May 5, 2024 it cost $5.50" --lang en
+
+      qwentts normalize --lang ru < book.txt > book.spoken.txt
+    """
     from qwentts_cli.text.normalize import LANGS, normalize, resolve_lang
 
     code = resolve_lang(lang)
@@ -80,6 +64,20 @@ def tokenize_command(
     tokens: bool = typer.Option(False, "--tokens", "-t", help="One token per line: id, then the token as text."),
     as_json: bool = typer.Option(False, "--json", help="Print {\"ids\": [...], \"tokens\": [...]} as JSON."),
 ) -> None:
+    """Print the Qwen3-TTS text token ids of TEXT (or of stdin).
+
+    The tokenizer is the one shipped with qwentts (the same files as every Qwen3-TTS
+    checkpoint), or the one of --model. --chat shows the full prompt synth feeds the
+    model; nothing is normalized (pipe through `qwentts normalize` for that).
+
+    Examples:
+
+      qwentts tokenize "Привет"
+
+      qwentts tokenize "Привет" --tokens
+
+      qwentts tokenize "Hello" --chat --json
+    """
     from qwentts_cli.text.tokenizer import load_tokenizer
 
     if tokens and as_json:
