@@ -111,6 +111,7 @@ class StepTimes:
     prefill: float = 0.0
     talker: float = 0.0
     predictor: float = 0.0
+    codec: float = 0.0  # streamed decode (Synthesizer.stream)
 
     def clock(self, device: torch.device) -> float:
         if device.type == "cuda":

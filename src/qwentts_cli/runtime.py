@@ -238,7 +238,7 @@ class Synthesizer:
                     return
 
     def stream(self, pieces: list[str], chunk_frames: int = 1, max_chunk_frames: int | None = None,
-               **kwargs) -> Iterator[AudioChunk]:
+               times: StepTimes | None = None, **kwargs) -> Iterator[AudioChunk]:
         """Audio chunks as frames are generated, across all pieces.
 
         The first chunk is `chunk_frames` frames, so audio starts as soon as possible; later
@@ -246,27 +246,30 @@ class Synthesizer:
         streaming decoder costs about twice as much per frame one frame at a time as eight
         at a time (see docs/benchmark.md). The codec's streaming state carries over from piece
         to piece (no reset), so the waveform is continuous at sentence boundaries, and the
-        concatenated chunks equal a one-shot decode of all the codes.
+        concatenated chunks equal a one-shot decode of all the codes. `times` collects the
+        generation split and the decode time.
         """
         decoder = self.codec.stream()
         sizes = chunk_schedule(chunk_frames, max_chunk_frames or chunk_frames)
         size = next(sizes)
         pending: list[torch.Tensor] = []
         piece = 0
-        for piece, frame in self.piece_frames(pieces, **kwargs):
+        for piece, frame in self.piece_frames(pieces, times=times, **kwargs):
             pending.append(frame)
             if len(pending) >= size:
-                yield self._decode_chunk(decoder, pending, piece)
+                yield self._decode_chunk(decoder, pending, piece, times)
                 pending = []
                 size = next(sizes)
         if pending:
-            yield self._decode_chunk(decoder, pending, piece)
+            yield self._decode_chunk(decoder, pending, piece, times)
         decoder.flush()
 
-    @staticmethod
-    def _decode_chunk(decoder, frames: list[torch.Tensor], piece: int) -> AudioChunk:
+    def _decode_chunk(self, decoder, frames: list[torch.Tensor], piece: int, times: StepTimes | None) -> AudioChunk:
         codes = torch.stack(frames)  # (k, 16)
+        t = times.clock(self.device) if times else 0.0
         samples = decoder.push(codes)
+        if times:
+            times.codec += times.clock(self.device) - t
         return AudioChunk(samples.float().cpu().numpy().reshape(-1), codes.cpu().numpy(), piece)
 
     def synthesize(self, text: str, **kwargs) -> SynthesisResult:

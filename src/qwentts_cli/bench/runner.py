@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from qwentts_cli.generate import StepTimes
-from qwentts_cli.runtime import FRAME_RATE, STREAM_MAX_CHUNK_FRAMES, Synthesizer, chunk_schedule
+from qwentts_cli.runtime import FRAME_RATE, STREAM_MAX_CHUNK_FRAMES, Synthesizer
 
 DEFAULT_TEXTS = {
     "short": "Привет!",
@@ -64,35 +64,21 @@ def run_once(synth: Synthesizer, text: str, language: str, speaker: str | None, 
     (`chunk_frames` first, doubling up to `max_chunk_frames`); otherwise once at the end."""
     dev = synth.device
     times = StepTimes()
-    codec_s = 0.0
     ttfa = None
+    generation = dict(speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
+                      ignore_eos=frames is not None)
     t0 = clock(dev)
-    frame_iter = synth.frames(text, speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
-                              times=times, ignore_eos=frames is not None)
     n = 0
     if stream:
-        decoder = synth.codec.stream()
-        sizes = chunk_schedule(chunk_frames, max_chunk_frames or chunk_frames)
-        size = next(sizes)
-        pending = []
-        for frame in frame_iter:
-            n += 1
-            pending.append(frame)
-            if len(pending) == size:
-                t = clock(dev)
-                decoder.push(torch.stack(pending))
-                pending.clear()
-                codec_s += clock(dev) - t
-                size = next(sizes)
-                if ttfa is None:
-                    ttfa = clock(dev) - t0
-        if pending:
-            t = clock(dev)
-            decoder.push(torch.stack(pending))
-            codec_s += clock(dev) - t
-        decoder.flush()
+        # Exactly what `synth --stream` runs: the same chunk schedule, the same decoder calls.
+        for chunk in synth.stream([text], chunk_frames=chunk_frames, max_chunk_frames=max_chunk_frames,
+                                  times=times, **generation):
+            n += len(chunk.frames)
+            if ttfa is None:
+                ttfa = clock(dev) - t0
+        codec_s = times.codec
     else:
-        codes = list(frame_iter)
+        codes = list(synth.frames(text, times=times, **generation))
         n = len(codes)
         t = clock(dev)
         if codes:
