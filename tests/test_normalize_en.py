@@ -132,6 +132,9 @@ ABBREVIATIONS = [
     ("cats vs. dogs", "cats versus dogs"),
     ("No. 5", "number five"),
     ("No, thanks.", "No, thanks."),
+    ("in Q3 2023", "in Q three twenty twenty-three"),
+    ("221B Baker St.", "two hundred twenty-one B Baker Street."),
+    ("COVID-19 and mp3", "COVID-nineteen and mp three"),
 ]
 
 

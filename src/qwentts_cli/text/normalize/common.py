@@ -158,6 +158,23 @@ def strip_url_tail(s: str) -> tuple[str, str]:
     return s, tail
 
 
+def loose_digits_reader(cardinal: Callable[[int], str], digits: Callable[[str], str]) -> Callable[[re.Match], str]:
+    """The last rule's body: digits no other rule claimed ('COVID-19', 'qwen3', 'Q3', '221B').
+
+    Read as a number (digit by digit past 15 digits), set apart by spaces from letters they
+    touch, so that 'Q3' is 'Q three', not 'Qthree'.
+    """
+
+    def replace(m: re.Match) -> str:
+        run = m.group(0)
+        words = cardinal(int(run)) if len(run) <= 15 else digits(run)
+        before = m.string[m.start() - 1 : m.start()]
+        after = m.string[m.end() : m.end() + 1]
+        return (" " if before.isalpha() else "") + words + (" " if after.isalpha() else "")
+
+    return replace
+
+
 def address_speller(words: dict[str, str], cardinal: Callable[[int], str],
                     digits: Callable[[str], str]) -> Callable[[re.Match], str]:
     """A rule body reading an e-mail address or URL with a language's symbol words and numbers.

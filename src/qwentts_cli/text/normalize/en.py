@@ -10,6 +10,7 @@ from num2words import num2words
 from qwentts_cli.text.normalize import en_abbreviations
 from qwentts_cli.text.normalize.common import (
     address_speller,
+    loose_digits_reader,
     alternation,
     EMAIL_RE, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern, next_words,
     parse_int, phone_groups, prev_word, roman_to_int, split_decimal,
@@ -278,8 +279,7 @@ def _cardinal(m: re.Match) -> str:
     return ("minus " if m.group("neg") else "") + number(m.group("n"))
 
 
-def _loose_digits(m: re.Match) -> str:
-    return cardinal(int(m.group(0))) if len(m.group(0)) <= 15 else digits(m.group(0))
+_loose_digits = loose_digits_reader(cardinal, digits)
 
 
 _AMPM = r"(?P<ampm>[ap]\.?m\.?(?!\w))"

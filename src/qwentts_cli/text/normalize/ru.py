@@ -7,6 +7,8 @@ import re
 from qwentts_cli.text.normalize import ru_abbreviations
 from qwentts_cli.text.normalize.common import (
     address_speller,
+    ends_sentence,
+    loose_digits_reader,
     alternation,
     EMAIL_RE, GROUP_SEP, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern,
     next_words, parse_int, phone_groups, prev_word, roman_to_int, split_decimal,
@@ -264,7 +266,9 @@ def _money_or_unit(m: re.Match) -> str | None:
     unit = m.group("u")
     if unit in AMBIGUOUS_UNITS and re.match(rf"{SP}*[а-яё]", m.string[m.end():]):
         return None  # "5 с половиной", "в 5 В классе": not a unit
-    return _say_quantity(m, _UNIT_NOUNS[unit])
+    spoken = _say_quantity(m, _UNIT_NOUNS[unit])
+    # "... 760 мм рт. ст." at the end of a sentence: the abbreviation's dot is also the full stop.
+    return spoken + "." if unit.endswith(".") and ends_sentence(m.string, m.end()) else spoken
 
 
 def _money_before(m: re.Match) -> str:
@@ -325,9 +329,7 @@ def _cardinal(m: re.Match) -> str:
     return _agreeing_number(m.group("n"), m, _noun_after(m), negative=bool(m.group("neg")))
 
 
-def _loose_digits(m: re.Match) -> str:
-    # Digits glued to letters ('COVID-19', 'qwen3'): still spoken, as a plain number.
-    return cardinal(int(m.group(0))) if len(m.group(0)) <= 15 else digits(m.group(0))
+_loose_digits = loose_digits_reader(cardinal, digits)
 
 
 NEG = rf"(?P<neg>(?<![\w\d]){MINUS}(?=\d))?"

@@ -25,6 +25,8 @@ RULES = [
     abbreviation_rule("пл.", "площадь"),
     abbreviation_rule("обл.", "область"),
     abbreviation_rule("р-н", "район"),
+    abbreviation_rule("по тел.", "по телефону"),  # the usual phrase; "тел." alone is nominative
+    abbreviation_rule("тел.", "телефон"),
     abbreviation_rule("д-р", "доктор"),
     abbreviation_rule("г-н", "господин"),
     abbreviation_rule("г-жа", "госпожа"),
