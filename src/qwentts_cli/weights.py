@@ -130,6 +130,34 @@ def read_tensors(files: Iterable[str], keep: Callable[[str], bool] = lambda name
     return tensors
 
 
+def fuse_rows(tensors: MappedTensors, fused: str, parts: list[str], shapes: list[tuple[int, ...]], source: str,
+              dtype: torch.dtype | None) -> None:
+    """Replace the `parts` tensors with one tensor `fused`, their rows stacked (q | k | v), in place.
+
+    Each part is converted to `dtype` (None: as stored) straight into its rows of the new tensor:
+    one pass over fresh memory, instead of widening each part and then concatenating the copies
+    (1.2-1.7 s of the 0.6B float32 load). A missing part or one of the wrong shape is named, as
+    assign_weights does.
+    """
+    for name, shape in zip(parts, shapes):
+        if name not in tensors:
+            raise CheckpointError(f"{source} is missing tensor '{name}'; the checkpoint is incomplete or not a Qwen3-TTS 12Hz model")
+        if tuple(tensors[name].shape) != shape:
+            raise CheckpointError(
+                f"{source}: tensor '{name}' has shape {tuple(tensors[name].shape)}, expected {shape} "
+                "from config.json; the weights and config do not belong together"
+            )
+    first = tensors[parts[0]]
+    out = torch.empty((sum(shape[0] for shape in shapes), *shapes[0][1:]), dtype=dtype or first.dtype)
+    row = 0
+    for name in parts:
+        part = tensors.pop(name)
+        out[row : row + part.shape[0]].copy_(part)
+        row += part.shape[0]
+        tensors.release(name)
+    tensors[fused] = out
+
+
 def assign_weights(
     module: nn.Module,
     tensors: dict[str, torch.Tensor],

@@ -213,6 +213,15 @@ class DecoderState:
             part.reset()
 
 
+def _building_on_meta(device: torch.device | str | None) -> bool:
+    """True while modules are built under `torch.device("meta")` (and no other device is given).
+
+    Buffers computed from the config are then only placeholders: computing them on meta runs
+    torch's Python reference ops, whose first use imports sympy (~1 s of every load).
+    """
+    return torch.empty(0, device=device).is_meta
+
+
 # ---------------------------------------------------------------------------------------------
 # Layers. Parameter names mirror the checkpoint's (after the "decoder." prefix), so loading is
 # a strict name-for-name, shape-checked assignment.
@@ -436,6 +445,10 @@ class Transformer(nn.Module):
     def init_rope(self, device: torch.device | str | None = None) -> None:
         """cos/sin tables for every position a segment reaches (not in the checkpoint; built after loading)."""
         c = self.config
+        if _building_on_meta(device):  # placeholders; load_codec_decoder calls this again on the real device
+            for name in ("rope_cos", "rope_sin"):
+                self.register_buffer(name, torch.empty(c.max_positions, c.head_dim, device=device), persistent=False)
+            return
         # Same float32 ops as transformers' default RoPE, so the tables match it exactly.
         inv_freq = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.int64, device=device).float()
                                            / c.head_dim))
@@ -490,7 +503,7 @@ class Quantizer(nn.Module):
         super().__init__()
         dim = config.codebook_dim // 2
         self.codebook_size = config.codebook_size
-        self.codebooks = nn.Parameter(torch.randn(config.num_quantizers, config.codebook_size, dim))
+        self.codebooks = nn.Parameter(torch.empty(config.num_quantizers, config.codebook_size, dim))  # assigned at load
         self.first_proj = nn.Linear(dim, config.codebook_dim, bias=False)
         self.rest_proj = nn.Linear(dim, config.codebook_dim, bias=False)
         self.init_offsets()
@@ -498,6 +511,9 @@ class Quantizer(nn.Module):
     def init_offsets(self, device: torch.device | str | None = None) -> None:
         """Where each codebook starts in the stacked table (not in the checkpoint; built after loading)."""
         Q, V, _ = self.codebooks.shape
+        if _building_on_meta(device):  # placeholder; load_codec_decoder calls this again on the real device
+            self.register_buffer("offsets", torch.empty(Q, dtype=torch.int64, device=device), persistent=False)
+            return
         self.register_buffer("offsets", torch.arange(Q, device=device) * V, persistent=False)
 
     def forward(self, codes: Tensor) -> Tensor:

@@ -87,10 +87,25 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 def fuse_linears(linears: list[nn.Linear]) -> nn.Linear:
     """A bias-free Linear whose output is the given linears' outputs side by side."""
-    weight = torch.cat([lin.weight.detach() for lin in linears])  # (sum N, K)
-    fused = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")
-    fused.weight = nn.Parameter(weight, requires_grad=False)
+    weights = [lin.weight.detach() for lin in linears]
+    N, K = sum(w.shape[0] for w in weights), weights[0].shape[1]
+    fused = nn.Linear(K, N, bias=False, device="meta", dtype=weights[0].dtype)
+    if not weights[0].is_meta:  # on meta (before loading) only the shape matters; cat there costs ~1 s of lazy imports
+        fused.weight = nn.Parameter(torch.cat(weights), requires_grad=False)  # (sum N, K)
     return fused
+
+
+def fusion_plan(module: nn.Module) -> list[tuple[str, list[str], list[tuple[int, ...]]]]:
+    """(fused weight, its part weights, their shapes) for every projection `fuse()` would merge,
+    by qualified name under `module`; call it before fusing. The loader uses it to write the
+    checkpoint's separate tensors straight into one fused tensor."""
+    plan = []
+    for name, sub in module.named_modules():
+        prefix = f"{name}." if name else ""
+        for fused, parts in getattr(sub, "FUSED_PARTS", {}).items():
+            plan.append((f"{prefix}{fused}.weight", [f"{prefix}{p}.weight" for p in parts],
+                         [tuple(getattr(sub, p).weight.shape) for p in parts]))
+    return plan
 
 
 class KVCache(nn.Module):
@@ -114,6 +129,9 @@ class KVCache(nn.Module):
 
 
 class Attention(nn.Module):
+    # fuse() replaces these projections with one; the checkpoint stores them apart.
+    FUSED_PARTS = {"qkv_proj": ("q_proj", "k_proj", "v_proj")}
+
     def __init__(self, cfg: DecoderStackConfig):
         super().__init__()
         self.n_heads = cfg.num_attention_heads
@@ -165,6 +183,8 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
+    FUSED_PARTS = {"gate_up_proj": ("gate_proj", "up_proj")}
+
     def __init__(self, cfg: DecoderStackConfig):
         super().__init__()
         self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)

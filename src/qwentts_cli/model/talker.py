@@ -16,9 +16,9 @@ from torch import nn
 
 from qwentts_cli.config import DecoderStackConfig, TalkerConfig, TTSConfig
 from qwentts_cli.errors import UnsupportedConfigError
-from qwentts_cli.model.layers import DecoderStack, Embedding
+from qwentts_cli.model.layers import DecoderStack, Embedding, fusion_plan
 from qwentts_cli.model.quantize import quantize_talker, quantized_linears
-from qwentts_cli.weights import assign_weights, read_tensors, safetensors_files
+from qwentts_cli.weights import assign_weights, fuse_rows, read_tensors, safetensors_files
 
 
 class TextProjection(nn.Module):
@@ -116,6 +116,10 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     """
     with torch.device("meta"):
         talker = Talker(cfg.talker)
+    plan = fusion_plan(talker)
+    # Still on the meta device, so only the module structure changes. (Outside the device
+    # context: under it, meta ops run through Python reference implementations, ~1 s here.)
+    talker.fuse_projections()
     tensors = read_tensors(safetensors_files(model_dir))
     # Base checkpoints also carry the speaker encoder (voice cloning), which is not run here.
     foreign = [k for k in tensors if not k.startswith(("talker.", "speaker_encoder."))]
@@ -123,17 +127,17 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
         raise UnsupportedConfigError(f"model.safetensors has unexpected tensor '{foreign[0]}'; this checkpoint is not supported")
     talker_tensors = tensors.strip_prefix("talker.")
     del tensors
+    source = os.path.join(model_dir, "model.safetensors")
     # The text embedding table (151936 x 2048, a third of the 0.6B checkpoint) is only read a few
     # rows per sentence: it stays as stored, memory-mapped, instead of being widened to float32.
     # Linears about to be quantized are read as stored too: widening them first would cost a copy.
     kept = {"model.text_embedding.weight"}
     if quantize:
         kept.update(f"{name}.weight" for name in quantized_linears(talker, quantize))
-    assign_weights(talker, talker_tensors, os.path.join(model_dir, "model.safetensors"), dtype, device,
-                   keep_stored=kept.__contains__)
-    talker.fuse_projections()
+    for fused, parts, shapes in plan:
+        fuse_rows(talker_tensors, fused, parts, shapes, source, dtype=None if fused in kept else dtype)
+    assign_weights(talker, talker_tensors, source, dtype, device, keep_stored=kept.__contains__)
     if quantize:
-        talker_tensors.release_unused(talker)  # the unfused q/k/v, gate/up pages, before int8 copies appear
         quantize_talker(talker, quantize)
     talker_tensors.release_unused(talker)  # keep resident only what the model still reads from the file
     return talker.eval()
