@@ -1,8 +1,10 @@
 """safetensors -> the project's modules: strict (every key, every shape), one copy in memory.
 
 Modules are built on the meta device, then each parameter is assigned the tensor read from
-the memory-mapped file (converted to the target dtype/device only when it differs), so the
-weights exist once in memory, as in gpt-fast's `load_state_dict(assign=True)`.
+the memory-mapped file (converted to the target dtype/device only when it differs, and
+written straight into its fused matrix where projections are fused), so the weights exist
+once in memory, as in gpt-fast's `load_state_dict(assign=True)`. Pages of the file that were
+copied are released, so the file does not stay resident beside the copy.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def read_tensors(files: Iterable[str], keep: Callable[[str], bool] = lambda name
             with open(path, "rb") as f:
                 header_len = struct.unpack("<Q", f.read(8))[0]
                 header = json.loads(f.read(header_len))
-                mm = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)  # private, copy-on-write
         except (SafetensorError, OSError, RuntimeError, ValueError, struct.error) as e:
             raise CheckpointError(
                 f"cannot read {path}: {str(e).splitlines()[0]}; the file is truncated or corrupt, re-download it"
@@ -141,12 +143,9 @@ def fuse_rows(tensors: MappedTensors, fused: str, parts: list[str], shapes: list
     """
     for name, shape in zip(parts, shapes):
         if name not in tensors:
-            raise CheckpointError(f"{source} is missing tensor '{name}'; the checkpoint is incomplete or not a Qwen3-TTS 12Hz model")
+            raise _missing(source, name)
         if tuple(tensors[name].shape) != shape:
-            raise CheckpointError(
-                f"{source}: tensor '{name}' has shape {tuple(tensors[name].shape)}, expected {shape} "
-                "from config.json; the weights and config do not belong together"
-            )
+            raise _wrong_shape(source, name, tensors[name].shape, shape)
     first = tensors[parts[0]]
     out = torch.empty((sum(shape[0] for shape in shapes), *shapes[0][1:]), dtype=dtype or first.dtype)
     row = 0
@@ -178,10 +177,7 @@ def assign_weights(
     expected.update({k: v for k, v in module.named_buffers() if _is_persistent(module, k)})
     missing = [k for k in expected if k not in tensors]
     if missing:
-        raise CheckpointError(
-            f"{source} is missing tensor '{missing[0]}' ({len(missing)} missing in all); "
-            "the checkpoint is incomplete or not a Qwen3-TTS 12Hz model"
-        )
+        raise _missing(source, missing[0], len(missing))
     unexpected = [k for k in tensors if k not in expected]
     if unexpected:
         raise CheckpointError(
@@ -192,10 +188,7 @@ def assign_weights(
     for name, ref in expected.items():
         t = tensors[name]
         if tuple(t.shape) != tuple(ref.shape):
-            raise CheckpointError(
-                f"{source}: tensor '{name}' has shape {tuple(t.shape)}, expected {tuple(ref.shape)} "
-                "from config.json; the weights and config do not belong together"
-            )
+            raise _wrong_shape(source, name, t.shape, ref.shape)
         target = torch.float32 if keep_float32(name) else dtype
         if keep_stored(name) and t.dtype.itemsize <= target.itemsize:
             target = t.dtype
@@ -207,6 +200,17 @@ def assign_weights(
         if t is not tensors[name] and isinstance(tensors, MappedTensors):
             tensors.release(name)  # copied: the file's pages for it are not needed any more
     module.load_state_dict(state, strict=True, assign=True)
+
+
+def _missing(source: str, name: str, count: int = 1) -> CheckpointError:
+    in_all = f" ({count} missing in all)" if count > 1 else ""
+    return CheckpointError(f"{source} is missing tensor '{name}'{in_all}; "
+                           "the checkpoint is incomplete or not a Qwen3-TTS 12Hz model")
+
+
+def _wrong_shape(source: str, name: str, got: tuple[int, ...], expected: tuple[int, ...]) -> CheckpointError:
+    return CheckpointError(f"{source}: tensor '{name}' has shape {tuple(got)}, expected {tuple(expected)} "
+                           "from config.json; the weights and config do not belong together")
 
 
 def _is_persistent(module: nn.Module, qualified_name: str) -> bool:
