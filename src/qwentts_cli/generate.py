@@ -113,7 +113,9 @@ class StepTimes:
     predictor: float = 0.0
     codec: float = 0.0  # streamed decode (Synthesizer.stream)
 
-    def clock(self, device: torch.device) -> float:
+    @staticmethod
+    def clock(device: torch.device) -> float:
+        """Seconds, after the device has finished its queued work (so a timer reads real work)."""
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter()
