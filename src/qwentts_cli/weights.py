@@ -62,7 +62,9 @@ class MappedTensors(dict):
 
     def __init__(self):
         super().__init__()
-        self.spans: dict[str, tuple[mmap.mmap, int, int]] = {}
+        # name -> (map, start, end, address of the tensor's first byte): enough to release the
+        # pages after the tensors themselves are dropped (see `clear`).
+        self.spans: dict[str, tuple[mmap.mmap, int, int, int]] = {}
 
     def strip_prefix(self, prefix: str) -> "MappedTensors":
         """The tensors whose names start with `prefix`, renamed without it (same maps)."""
@@ -75,18 +77,20 @@ class MappedTensors(dict):
         return out
 
     def release_unused(self, module: nn.Module) -> None:
-        """Release every tensor `module` does not hold as is (widened, fused, quantized or unused)."""
+        """Release every mapped tensor `module` does not hold as is (widened, fused, quantized or unused).
+
+        Works from the recorded addresses, so it also covers names popped or cleared from the dict.
+        """
         held = {t.data_ptr() for t in (*module.parameters(), *module.buffers())}
-        for name in list(self.spans):
-            t = self.get(name)  # popped names were consumed elsewhere (e.g. folded codebooks)
-            if t is None or t.data_ptr() not in held:
+        for name, (_, _, _, address) in list(self.spans.items()):
+            if address not in held:
                 self.release(name)
 
     def release(self, name: str) -> None:
         span = self.spans.pop(name, None)
         if span is None or not hasattr(mmap, "MADV_DONTNEED"):
             return
-        mm, start, end = span
+        mm, start, end, _ = span
         page = mmap.PAGESIZE
         first, last = -(-start // page) * page, end // page * page  # whole pages inside the tensor only
         if last > first:
@@ -128,7 +132,7 @@ def read_tensors(files: Iterable[str], keep: Callable[[str], bool] = lambda name
                 warnings.simplefilter("ignore")  # "non-writable buffer": it is writable, copy-on-write
                 flat = torch.frombuffer(mm, dtype=torch.uint8, count=end - start, offset=start)
             tensors[name] = flat.view(dtype).view(shape)
-            tensors.spans[name] = (mm, start, end)
+            tensors.spans[name] = (mm, start, end, flat.data_ptr())
     return tensors
 
 

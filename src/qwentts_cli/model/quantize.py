@@ -45,11 +45,9 @@ class DynamicInt8Linear(nn.Module):
         super().__init__()
         q, scale = quantize_rows(linear.weight.detach())
         zero = torch.zeros(q.shape[0], dtype=torch.int64)
-        with warnings.catch_warnings():  # torch.ao's deprecation notices; the ops themselves stay
-            warnings.simplefilter("ignore")
-            qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), zero, 0)
-            bias = None if linear.bias is None else linear.bias.detach().float()
-            self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
+        qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), zero, 0)
+        bias = None if linear.bias is None else linear.bias.detach().float()
+        self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
         self.out_features = q.shape[0]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -107,7 +105,12 @@ def quantized_linears(talker: nn.Module, mode: str) -> list[str]:
 def quantize_talker(talker: nn.Module, mode: str) -> None:
     """Replace the talker's and code predictor's linears with int8 ones, in place."""
     kernel = _kernel(mode)
-    for name in quantized_linears(talker, mode):
-        parent_name, _, attr = name.rpartition(".")
-        parent = talker.get_submodule(parent_name) if parent_name else talker
-        setattr(parent, attr, kernel(getattr(parent, attr)))
+    # One linear at a time, so that each float matrix is freed as soon as its int8 form replaces
+    # it. (Packing in two threads was 1.5x faster but kept every float matrix alive until the
+    # end and left the thread's malloc arena holding ~0.5 GB: peak RSS 2.3 -> 2.9 GB.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notices; the ops themselves stay
+        for name in quantized_linears(talker, mode):
+            parent_name, _, attr = name.rpartition(".")
+            parent = talker.get_submodule(parent_name) if parent_name else talker
+            setattr(parent, attr, kernel(getattr(parent, attr)))

@@ -137,6 +137,9 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     for fused, parts, shapes in plan:
         fuse_rows(talker_tensors, fused, parts, shapes, source, dtype=None if fused in kept else dtype)
     assign_weights(talker, talker_tensors, source, dtype, device, keep_stored=kept.__contains__)
+    # From here the module holds the weights; drop the dict's references so that each float
+    # matrix is freed as soon as its int8 form replaces it (the recorded spans stay).
+    talker_tensors.clear()
     if quantize:
         quantize_talker(talker, quantize)
     talker_tensors.release_unused(talker)  # keep resident only what the model still reads from the file
