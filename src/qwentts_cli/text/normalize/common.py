@@ -175,6 +175,18 @@ def loose_digits_reader(cardinal: Callable[[int], str], digits: Callable[[str], 
     return replace
 
 
+def phone_reader(plus_word: str, say_group: Callable[[str], str]) -> Callable[[re.Match], str | None]:
+    """A rule body reading a phone number group by group, as written, each group through `say_group`."""
+
+    def replace(m: re.Match) -> str | None:
+        plus, groups = phone_groups(m.group(0))
+        if not plus and not re.search(r"[-()]", m.group(0)):
+            return None  # '8 100 200 300' is a grouped number, not a phone
+        return (f"{plus_word} " if plus else "") + ", ".join(say_group(g) for g in groups)
+
+    return replace
+
+
 def address_speller(words: dict[str, str], cardinal: Callable[[int], str],
                     digits: Callable[[str], str]) -> Callable[[re.Match], str]:
     """A rule body reading an e-mail address or URL with a language's symbol words and numbers.

@@ -10,10 +10,11 @@ from num2words import num2words
 from qwentts_cli.text.normalize import en_abbreviations
 from qwentts_cli.text.normalize.common import (
     address_speller,
+    phone_reader,
     loose_digits_reader,
     alternation,
     EMAIL_RE, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern, next_words,
-    parse_int, phone_groups, prev_word, roman_to_int, split_decimal,
+    parse_int, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.en_units import (
     AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, MULTIPLIERS, UNITS, Currency,
@@ -86,12 +87,8 @@ _ADDRESS_WORDS = {".": "dot", "@": "at", "/": "slash", ":": "colon", "-": "dash"
 _address = address_speller(_ADDRESS_WORDS, cardinal, digits)
 
 
-def _phone(m: re.Match) -> str | None:
-    plus, groups = phone_groups(m.group(0))
-    if not plus and not re.search(r"[-()]", m.group(0)):
-        return None
-    # English reads phone numbers digit by digit, pausing between the written groups.
-    return ("plus " if plus else "") + ", ".join(digits(g) for g in groups)
+# English reads phone numbers digit by digit, pausing between the written groups.
+_phone = phone_reader("plus", digits)
 
 
 # ----------------------------------------------------------------------------------------------

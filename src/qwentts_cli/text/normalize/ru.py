@@ -7,11 +7,12 @@ import re
 from qwentts_cli.text.normalize import ru_abbreviations
 from qwentts_cli.text.normalize.common import (
     address_speller,
+    phone_reader,
     ends_sentence,
     loose_digits_reader,
     alternation,
     EMAIL_RE, GROUP_SEP, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern,
-    next_words, parse_int, phone_groups, prev_word, roman_to_int, split_decimal,
+    next_words, parse_int, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.ru_grammar import Analysis, agree, pick_noun
 from qwentts_cli.text.normalize.ru_numbers import NOUNS, cardinal, digits, month_names, ordinal
@@ -53,13 +54,9 @@ _ADDRESS_WORDS = {".": "точка", "@": "собака", "/": "слэш", ":": 
 _address = address_speller(_ADDRESS_WORDS, cardinal, digits)
 
 
-def _phone(m: re.Match) -> str | None:
-    plus, groups = phone_groups(m.group(0))
-    if not plus and not re.search(r"[-()]", m.group(0)):
-        return None  # '8 100 200 300' is a grouped number, not a phone
-    # Russians read a phone number in the groups it is written in, each group as a number.
-    said = [digits(g) if g.startswith("0") and len(g) > 1 else cardinal(int(g)) for g in groups]
-    return ("плюс " if plus else "") + ", ".join(said)
+# Russians read a phone number in the groups it is written in, each group as a number
+# (a group with a leading zero digit by digit).
+_phone = phone_reader("плюс", lambda g: digits(g) if g.startswith("0") and len(g) > 1 else cardinal(int(g)))
 
 
 # ----------------------------------------------------------------------------------------------
