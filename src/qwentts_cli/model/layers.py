@@ -95,8 +95,16 @@ def fuse_linears(linears: list[nn.Linear]) -> nn.Linear:
     return fused
 
 
+def fuse_parts(module: nn.Module) -> None:
+    """Merge each group of `module.FUSED_PARTS` into its one fused linear, in place."""
+    for fused, parts in module.FUSED_PARTS.items():
+        setattr(module, fused, fuse_linears([getattr(module, p) for p in parts]))
+        for p in parts:
+            delattr(module, p)
+
+
 def fusion_plan(module: nn.Module) -> list[tuple[str, list[str], list[tuple[int, ...]]]]:
-    """(fused weight, its part weights, their shapes) for every projection `fuse()` would merge,
+    """(fused weight, its part weights, their shapes) for every projection `fuse_parts` would merge,
     by qualified name under `module`; call it before fusing. The loader uses it to write the
     checkpoint's separate tensors straight into one fused tensor."""
     plan = []
@@ -129,7 +137,8 @@ class KVCache(nn.Module):
 
 
 class Attention(nn.Module):
-    # fuse() replaces these projections with one; the checkpoint stores them apart.
+    # fuse_parts() replaces these projections with one (one weight stream, one kernel call per
+    # step); the checkpoint stores them apart.
     FUSED_PARTS = {"qkv_proj": ("q_proj", "k_proj", "v_proj")}
 
     def __init__(self, cfg: DecoderStackConfig):
@@ -143,13 +152,8 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=False)
         self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
         self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
-        self.qkv_proj: nn.Linear | None = None  # set by fuse()
+        self.qkv_proj: nn.Linear | None = None  # set by fuse_parts()
         self.cache: KVCache | None = None
-
-    def fuse(self) -> None:
-        """One (q | k | v) projection instead of three: one weight stream, one kernel call per step."""
-        self.qkv_proj = fuse_linears([self.q_proj, self.k_proj, self.v_proj])
-        del self.q_proj, self.k_proj, self.v_proj
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, T, C) -> q (B, T, nh*hd), k and v (B, T, nkv*hd)."""
@@ -190,12 +194,7 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
-        self.gate_up_proj: nn.Linear | None = None  # set by fuse()
-
-    def fuse(self) -> None:
-        """One (gate | up) projection instead of two."""
-        self.gate_up_proj = fuse_linears([self.gate_proj, self.up_proj])
-        del self.gate_proj, self.up_proj
+        self.gate_up_proj: nn.Linear | None = None  # set by fuse_parts()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_up_proj is None:
@@ -239,10 +238,11 @@ class DecoderStack(nn.Module):
                 attn.cache = KVCache(cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
 
     def fuse_projections(self) -> None:
-        """Fuse q/k/v and gate/up in every layer (after the weights are loaded)."""
+        """Fuse q/k/v and gate/up in every layer: on meta before loading (see fusion_plan), or
+        on loaded weights."""
         for layer in self.layers:
-            layer.self_attn.fuse()
-            layer.mlp.fuse()
+            fuse_parts(layer.self_attn)
+            fuse_parts(layer.mlp)
 
     def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """x: (B, T, C) embeddings at positions [start, start+T) -> normed hidden states (B, T, C)."""

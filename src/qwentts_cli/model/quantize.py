@@ -8,7 +8,7 @@ Weights are quantized symmetrically per output row (scale = max |w| / 127). Two 
 
 - `int8` (default): fbgemm's dynamic-quantized linear (`quantized::linear_dynamic`), which
   also quantizes each activation row to 8 bits on the fly and multiplies in int8 with VNNI.
-  Measured on the 2-core Zen 4: ~21 GB/s of weights, about the DRAM bandwidth.
+  Measured on the 2-core Xeon of docs/benchmark.md: 21-26 GB/s of weights, about the DRAM bandwidth.
 - `int8-weight`: weight-only (`aten::_weight_int8pack_mm`), activations stay in bfloat16;
   less drift, but the kernel is compute-bound here (~13 GB/s).
 
@@ -77,7 +77,7 @@ class WeightOnlyInt8Linear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
         flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)  # the kernel wants bf16 activations
-        y = torch._weight_int8pack_mm(flat, self.weight_int8, self.scale.to(torch.bfloat16)).to(dtype)
+        y = torch._weight_int8pack_mm(flat, self.weight_int8, self.scale).to(dtype)
         if self.bias is not None:
             y = y + self.bias.to(dtype)
         return y.view(*x.shape[:-1], -1)

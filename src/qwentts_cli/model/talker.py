@@ -87,7 +87,7 @@ class Talker(nn.Module):
         self.code_predictor = CodePredictor(cfg.predictor, cfg.stack.hidden_size)
 
     def fuse_projections(self) -> None:
-        """q/k/v and gate/up as single matrices in the talker and the code predictor (after loading)."""
+        """q/k/v and gate/up as single matrices in the talker and the code predictor."""
         self.model.fuse_projections()
         self.code_predictor.model.fuse_projections()
 
