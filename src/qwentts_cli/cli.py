@@ -96,6 +96,9 @@ def synth(
         "not exact; int8-weight: weight-only int8. See docs/benchmark.md for the drift."
     ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    cuda_graphs: bool = typer.Option(
+        True, "--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
 ) -> None:
@@ -164,7 +167,8 @@ def synth(
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    synthesizer = Synthesizer.from_pretrained(model_dir, device=device, dtype=dtype, quantize=quantize)
+    synthesizer = Synthesizer.from_pretrained(model_dir, device=device, dtype=dtype, quantize=quantize,
+                                              graphs=None if cuda_graphs else False)
     load_s = time.perf_counter() - t0
     sampling = synthesizer.greedy() if greedy else synthesizer.sampling
     overrides = {
@@ -295,6 +299,9 @@ def bench(
         "not exact; int8-weight: weight-only int8. See docs/benchmark.md for the drift."
     ),
     device: str = typer.Option("cpu", "--device"),
+    cuda_graphs: bool = typer.Option(
+        True, "--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
+    ),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's choice)."),
     compare_official: bool = typer.Option(False, "--compare-official", help="Also time the official qwen-tts package (if installed) on the same checkpoint."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout instead of a table."),
@@ -327,7 +334,7 @@ def bench(
     report = run_bench(model, chosen, runs=runs, warmup=warmup, frames=frames, stream=stream, chunk_frames=chunk_frames,
                        max_chunk_frames=max_chunk_frames,
                        dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
-                       quantize=quantize)
+                       quantize=quantize, graphs=None if cuda_graphs else False)
     if compare_official:
         from qwentts_cli.bench.official import bench_official
         from qwentts_cli.checkpoint import resolve_model_dir

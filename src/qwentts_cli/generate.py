@@ -15,6 +15,7 @@ import torch
 
 from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.errors import UsageError
+from qwentts_cli.frame_graphs import GraphedSteps
 from qwentts_cli.model.talker import Talker
 
 # The official generate asks for at least two new tokens before EOS may end the talker.
@@ -150,11 +151,17 @@ class TokenPicker:
         self.suppress = suppress
         self.eos_id = eos_id
         self.generator = generator
-        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+        # Tokens drawn so far, for the repetition penalty (only kept when there is one).
+        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device) if repetition_penalty != 1.0 else None
         self.count = 0
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits (1, V) -> token (1, 1)."""
+    def __call__(self, logits: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """logits (1, V) -> token (1, 1).
+
+        `noise` (1, V), i.i.d. Exp(1), makes a sampled draw argmax(p / noise) instead of
+        torch.multinomial: a draw from the same distribution that needs no generator call and
+        no host sync (the CUDA-graph path draws the noise before each replay).
+        """
         scores = logits.float()
         if self.penalty != 1.0 and self.count:
             penalized = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
@@ -166,12 +173,13 @@ class TokenPicker:
         if not self.do_sample:
             token = scores.argmax(dim=-1, keepdim=True)
         else:
-            token = self._sample(scores)
-        self.seen[token[0]] = True
+            token = self._sample(scores, noise)
+        if self.seen is not None:
+            self.seen.index_fill_(0, token[0], True)
         self.count += 1
         return token
 
-    def _sample(self, scores: torch.Tensor) -> torch.Tensor:
+    def _sample(self, scores: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         if self.temperature != 1.0:
             scores = scores / self.temperature
         if self.top_k:
@@ -184,15 +192,23 @@ class TokenPicker:
             remove[..., -1:] = False
             scores = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
         probs = scores.softmax(dim=-1)
+        if noise is not None:
+            # The exponential race: argmax_i p_i / E_i is distributed as p (what multinomial draws).
+            return (probs / noise).argmax(dim=-1, keepdim=True)
         return torch.multinomial(probs, num_samples=1, generator=self.generator)
 
 
 class FrameGenerator:
     """Runs the talker and code predictor over a prompt, yielding one (16,) code frame at a time."""
 
-    def __init__(self, talker: Talker, cfg: TTSConfig):
+    def __init__(self, talker: Talker, cfg: TTSConfig, graphs: bool | None = None):
+        """`graphs`: run the frame loop as fixed-shape steps captured as CUDA graphs
+        (frame_graphs.py). None: on a CUDA device only; True on a CPU runs the same steps
+        uncaptured (tests); False: always the eager loop."""
         self.talker = talker
         self.cfg = cfg
+        self.graphs = graphs
+        self._graphed: GraphedSteps | None = None
         tc = cfg.talker
         vocab = tc.stack.vocab_size
         # Control ids are never sampled, except EOS; benchmarks that need a fixed frame count
@@ -204,6 +220,17 @@ class FrameGenerator:
 
     def _device(self) -> torch.device:
         return self.talker.model.norm.weight.device
+
+    def uses_graphs(self, device: torch.device) -> bool:
+        return self.graphs if self.graphs is not None else device.type == "cuda"
+
+    def _graphed_steps(self, device: torch.device, dtype: torch.dtype) -> GraphedSteps | None:
+        if not self.uses_graphs(device):
+            return None
+        graphed = self._graphed
+        if graphed is None or graphed.device != device or graphed.embed.dtype != dtype:
+            graphed = self._graphed = GraphedSteps(self.talker, self.predict_frame, device, dtype)
+        return graphed
 
     @torch.inference_mode()
     def frames(
@@ -230,7 +257,8 @@ class FrameGenerator:
                 f"the prompt ({L} positions) plus {max_frames} frames exceeds the model's context of "
                 f"{max_positions}; split the text or lower --max-frames"
             )
-        talker.model.setup_caches(L + max_frames, dtype, dev)
+        graphed = self._graphed_steps(dev, dtype)
+        talker.model.setup_caches(L + max_frames if graphed is None else graphed.cache_capacity(L + max_frames), dtype, dev)
         talker.code_predictor.model.setup_caches(tc.predictor.num_code_groups, dtype, dev)
         pick_first = TokenPicker(
             tc.stack.vocab_size,
@@ -252,10 +280,20 @@ class FrameGenerator:
         pad = prompt.tts_pad.to(dtype)
         for k in range(max_frames):
             t = times.clock(dev) if times else 0.0
-            token = pick_first(logits)
-            if int(token) == tc.codec_eos_id:
-                return
-            frame, next_embed = self.predict_frame(hidden, token, sampling, generator)
+            if graphed is None:
+                token = pick_first(logits)
+                if int(token) == tc.codec_eos_id:
+                    return
+                frame, next_embed = self.predict_frame(hidden, token, sampling, generator)
+            else:
+                noise = torch.empty_like(logits, dtype=torch.float32).exponential_(generator=generator) if sampling.do_sample else None
+                token = pick_first(logits, noise)
+                frame, next_embed = graphed.predict(hidden, token, sampling, generator)
+                frame = frame.clone()  # the graph's output buffer is rewritten by the next replay
+                # The frame's one host sync, once all its kernels are queued (an EOS frame's
+                # code-predictor work is thrown away).
+                if int(frame[0]) == tc.codec_eos_id:
+                    return
             if times:
                 t, t_pred = times.clock(dev), t
                 times.predictor += t - t_pred
@@ -265,7 +303,10 @@ class FrameGenerator:
             if times:
                 t = times.clock(dev)
             text = trailing[:, k : k + 1] if k < trailing.shape[1] else pad
-            hidden, logits = talker(next_embed + text, L + k)
+            if graphed is None:
+                hidden, logits = talker(next_embed + text, L + k)
+            else:
+                hidden, logits = graphed.talker_step(next_embed + text, L + k)
             if times:
                 times.talker += times.clock(dev) - t
 
@@ -274,11 +315,13 @@ class FrameGenerator:
         hidden: torch.Tensor,
         token: torch.Tensor,
         sampling: SamplingConfig,
-        generator: torch.Generator | None,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codebooks 1..15 for a frame whose codebook 0 is `token`.
 
-        hidden: the talker's last hidden state (1, 1, C); token: (1, 1).
+        hidden: the talker's last hidden state (1, 1, C); token: (1, 1); noise: (15, V)
+        exponential draws for the 15 picks instead of torch.multinomial (see TokenPicker).
         Returns the frame (16,) and the talker's next input: the sum of the 16 codebook embeddings (1, 1, C).
         """
         predictor = self.talker.code_predictor
@@ -296,7 +339,7 @@ class FrameGenerator:
         codes = [token]
         logits = predictor.step(torch.cat((hidden, embeds[0]), dim=1), 0, head=0)
         for g in range(1, n_groups):
-            code = pick(logits)
+            code = pick(logits, None if noise is None else noise[g - 1 : g])
             codes.append(code)
             embeds.append(predictor.model.codec_embedding[g - 1](code))
             if g < n_groups - 1:

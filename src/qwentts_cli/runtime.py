@@ -107,6 +107,7 @@ class Synthesizer:
         tokenizer,
         device: torch.device,
         dtype: torch.dtype,
+        graphs: bool | None = None,
     ):
         self.model_dir = model_dir
         self.config = config
@@ -116,18 +117,19 @@ class Synthesizer:
         self.tokenizer = tokenizer
         self.device = device
         self.dtype = dtype
-        self.frame_generator = FrameGenerator(talker, config)
+        self.frame_generator = FrameGenerator(talker, config, graphs)
 
     @classmethod
     def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32",
-                        quantize: str | None = None) -> "Synthesizer":
+                        quantize: str | None = None, graphs: bool | None = None) -> "Synthesizer":
         """Load a checkpoint (directory or Hugging Face repo id; None: the default model).
 
         `random:0.6b` / `random:1.7b` build the published shapes with random weights (timings only).
         `quantize` ("int8", "int8-weight"; CPU only) makes the per-frame linears int8.
+        `graphs`: the frame loop as CUDA graphs (default: on a GPU; see frame_graphs.py).
         """
         if model and model.startswith("random:"):
-            return cls.random(model.split(":", 1)[1], device, dtype, quantize=quantize)
+            return cls.random(model.split(":", 1)[1], device, dtype, quantize=quantize, graphs=graphs)
         model_dir = resolve_model_dir(model)
         config = TTSConfig.from_dir(model_dir)
         dev, dt = resolve_device(device), resolve_dtype(dtype)
@@ -136,11 +138,12 @@ class Synthesizer:
         talker = load_talker(model_dir, config, dt, dev, quantize=quantize)
         # The codec stays float32: it is a small share of the time and its output is the audio itself.
         codec = load_codec_decoder(os.path.join(model_dir, "speech_tokenizer"), dtype=torch.float32, device=dev)
-        return cls(model_dir, config, SamplingConfig.from_generation_config(model_dir), talker, codec, tokenizer, dev, dt)
+        return cls(model_dir, config, SamplingConfig.from_generation_config(model_dir), talker, codec, tokenizer, dev, dt,
+                   graphs)
 
     @classmethod
     def random(cls, size: str, device: str = "cpu", dtype: str = "float32", seed: int = 0,
-               quantize: str | None = None) -> "Synthesizer":
+               quantize: str | None = None, graphs: bool | None = None) -> "Synthesizer":
         """The published architecture of `size` (0.6b, 1.7b) with random weights, built in memory."""
         from qwentts_cli.model.presets import preset_config, random_codec, random_talker
 
@@ -152,7 +155,7 @@ class Synthesizer:
         if quantize:
             quantize_talker(talker, quantize)
         codec = random_codec(torch.float32, dev, seed + 1)
-        return cls(f"random:{size}", config, SamplingConfig(), talker, codec, load_tokenizer(None), dev, dt)
+        return cls(f"random:{size}", config, SamplingConfig(), talker, codec, load_tokenizer(None), dev, dt, graphs)
 
     # -- inputs ---------------------------------------------------------------------------
 

@@ -102,7 +102,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
           stream: bool = False, chunk_frames: int = 1, max_chunk_frames: int = STREAM_MAX_CHUNK_FRAMES,
           dtype: str = "float32", device: str = "cpu",
           language: str = "russian", speaker: str | None = None, threads: int | None = None,
-          quantize: str | None = None) -> dict:
+          quantize: str | None = None, graphs: bool | None = None) -> dict:
     """Load once, then time every text; returns a JSON-ready dict."""
     if threads:
         torch.set_num_threads(threads)
@@ -110,7 +110,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     t = clock(dev)
-    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize)
+    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize, graphs=graphs)
     load_s = clock(dev) - t
     results = []
     for name, text in texts.items():
@@ -137,6 +137,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "dtype": dtype,
         "quantize": quantize,
+        "cuda_graphs": synth.frame_generator.uses_graphs(dev),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,

@@ -135,6 +135,12 @@ class KVCache(nn.Module):
         self.v[:, :, start:end] = v
         return self.k[:, :, :end], self.v[:, :, :end]
 
+    def write_at(self, position: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store one position's k, v (B, nkv, 1, hd) at `position`, a (1,) long tensor on the
+        cache's device: the index is read on the device, so the host never waits (CUDA graphs)."""
+        self.k.index_copy_(2, position, k)
+        self.v.index_copy_(2, position, v)
+
 
 class Attention(nn.Module):
     # fuse_parts() replaces these projections with one (one weight stream, one kernel call per
@@ -162,28 +168,51 @@ class Attention(nn.Module):
         kv = self.n_kv_heads * self.head_dim
         return self.qkv_proj(x).split([self.n_heads * self.head_dim, kv, kv], dim=-1)
 
-    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def heads(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, C) -> q (B, nh, T, hd), k and v (B, nkv, T, hd), normed and rotated."""
         B, T, _ = x.shape
         q, k, v = self.project(x)
-        q = self.q_norm(q.reshape(B, T, self.n_heads, self.head_dim)).transpose(1, 2)  # (B, nh, T, hd)
-        k = self.k_norm(k.reshape(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)  # (B, nkv, T, hd)
-        v = v.reshape(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        assert self.cache is not None, "setup_caches() must run before the first forward"
-        k, v = self.cache.update(start, k, v)  # (B, nkv, start+T, hd)
+        q = self.q_norm(q.reshape(B, T, self.n_heads, self.head_dim)).transpose(1, 2)
+        k = self.k_norm(k.reshape(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)
+        v = v.reshape(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
+        """q (B, nh, T, hd) over cached k, v (B, nkv, S, hd); `hidden` (T, S) bool masks positions out."""
+        B, _, T, _ = q.shape
         groups = self.n_heads // self.n_kv_heads
         if groups > 1:
             k = k.repeat_interleave(groups, dim=1)  # (B, nh, S, hd)
             v = v.repeat_interleave(groups, dim=1)
         scores = torch.matmul(q, k.transpose(2, 3)) * self.head_dim**-0.5  # (B, nh, T, S)
-        if T > 1:
-            # Causal within the new block; every cached position before `start` is visible.
-            S = k.shape[2]
-            visible = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
-            scores = scores.masked_fill(~visible, torch.finfo(scores.dtype).min)
+        if hidden is not None:
+            scores = scores.masked_fill(hidden, torch.finfo(scores.dtype).min)
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, -1)  # (B, T, nh*hd)
         return self.o_proj(out)
+
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        q, k, v = self.heads(x, cos, sin)
+        assert self.cache is not None, "setup_caches() must run before the first forward"
+        k, v = self.cache.update(start, k, v)  # (B, nkv, start+T, hd)
+        hidden = None
+        if T > 1:
+            # Causal within the new block; every cached position before `start` is visible.
+            S = k.shape[2]
+            hidden = ~torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
+        return self.attend(q, k, v, hidden)
+
+    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                  hidden: torch.Tensor) -> torch.Tensor:
+        """One new position (x: (B, 1, C)) whose index is a device tensor, attending over a fixed
+        window of the cache: the same shapes at every position (CUDA graphs). `hidden` (1, W)
+        masks the window's positions after `position`."""
+        q, k, v = self.heads(x, cos, sin)
+        assert self.cache is not None, "setup_caches() must run before the first forward"
+        self.cache.write_at(position, k, v)
+        window = hidden.shape[-1]
+        return self.attend(q, self.cache.k[:, :, :window], self.cache.v[:, :, :window], hidden)
 
 
 class MLP(nn.Module):
@@ -214,6 +243,11 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), start, cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                  hidden: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn.decode_at(self.input_layernorm(x), position, cos, sin, hidden)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -250,4 +284,19 @@ class DecoderStack(nn.Module):
         cos, sin = self.rope(start, x.shape[1], x.dtype)
         for layer in self.layers:
             x = layer(x, start, cos, sin)
+        return self.norm(x)
+
+    def decode_at(self, x: torch.Tensor, position: torch.Tensor, window: int) -> torch.Tensor:
+        """x: (B, 1, C) at `position` ((1,) long, on x's device) -> normed hidden state (B, 1, C).
+
+        Attends over the first `window` cache positions (> position) with the later ones
+        masked, so every op has the same shape at every position up to the window and the host
+        never reads the position: the form a CUDA graph can capture once and replay per frame.
+        """
+        assert self.rope is not None
+        cos = self.rope.cos.index_select(0, position).to(x.dtype)  # (1, hd)
+        sin = self.rope.sin.index_select(0, position).to(x.dtype)
+        hidden = (torch.arange(window, device=x.device) > position).view(1, window)
+        for layer in self.layers:
+            x = layer.decode_at(x, position, cos, sin, hidden)
         return self.norm(x)

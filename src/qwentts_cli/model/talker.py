@@ -107,6 +107,12 @@ class Talker(nn.Module):
         hidden = self.model(embeds, start)
         return hidden[:, -1:], self.codec_head(hidden)[:, -1]
 
+    def decode_at(self, embeds: torch.Tensor, position: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame's step in fixed shapes (see DecoderStack.decode_at): embeds (B, 1, C) at
+        `position` ((1,) long tensor) -> (hidden (B, 1, C), codebook-0 logits (B, V))."""
+        hidden = self.model.decode_at(embeds, position, window)
+        return hidden, self.codec_head(hidden)[:, -1]
+
 
 def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
                 quantize: str | None = None) -> "Talker":

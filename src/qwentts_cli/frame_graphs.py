@@ -1,0 +1,147 @@
+"""The frame loop as two fixed-shape steps, captured once as CUDA graphs and replayed per frame.
+
+On a GPU a frame of the 0.6B model is ~500 small kernels (the talker step, then 15 code
+predictor steps of 5 layers each); launched one by one from Python, the launches cost more
+than the math. Captured, a frame is two graph replays plus a few kernels for the first
+codebook's pick, and one host sync at its end (reading the codes: EOS decides whether to go on).
+
+What makes the steps capturable:
+- fixed shapes: the talker step attends over a fixed window of its cache (a power of two
+  from 256 up, one graph per window size) with the positions after the current one masked;
+  the position itself is a device tensor, written before the replay;
+- no host syncs: the cache is written with `index_copy_` at that device position, and sampled
+  tokens are drawn as argmax(p / E) with exponential noise E filled (from the user's seeded
+  generator) before the replay, instead of `torch.multinomial` inside it;
+- static buffers: a replay reads its inputs from, and writes its outputs to, the same tensors,
+  so callers copy into the inputs and must use (or clone) the outputs before the next replay.
+
+The code predictor's 15 steps always run at the same cache positions, so its loop is captured
+unrolled, exactly as eager code runs it. On a CPU nothing is captured: the same steps run as
+plain calls, which is how the tests check them against the eager loop (and that they never
+read a device value on the host).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from qwentts_cli.config import SamplingConfig
+
+# The talker's attention window: positions are rounded up to a power of two from here, so an
+# utterance needs a handful of captures and attends over at most twice the positions it has.
+MIN_WINDOW = 256
+
+
+def attention_window(positions: int) -> int:
+    """The smallest window (a power of two, at least MIN_WINDOW) that holds `positions`."""
+    window = MIN_WINDOW
+    while window < positions:
+        window *= 2
+    return window
+
+
+class Replayable:
+    """`fn()` captured as a CUDA graph (replay() reruns its kernels on the same buffers), or on
+    a CPU just called."""
+
+    def __init__(self, fn: Callable[[], tuple[torch.Tensor, ...]], device: torch.device):
+        self.fn = fn
+        self.graph = None
+        self.outputs: tuple[torch.Tensor, ...] | None = None
+        if device.type != "cuda":
+            return
+        # Warm up on a side stream first, as torch.cuda.graphs asks: cuBLAS handles, workspaces
+        # and the allocator's blocks are set up outside the capture. Callers pass functions that
+        # can run twice on the same inputs with the same result (a cache write at the same position).
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            fn()
+        torch.cuda.current_stream(device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        # Each graph keeps its own memory pool: they are captured in one order and replayed
+        # interleaved, and their intermediates are small.
+        with torch.cuda.graph(self.graph):
+            self.outputs = fn()
+
+    def __call__(self) -> tuple[torch.Tensor, ...]:
+        if self.graph is None:
+            return self.fn()
+        self.graph.replay()
+        return self.outputs
+
+
+class GraphedSteps:
+    """The talker step and the code-predictor loop over static buffers, one graph per shape.
+
+    `predict_frame(hidden, token, sampling, noise)` is FrameGenerator.predict_frame: the
+    captured loop is the eager one.
+    """
+
+    def __init__(self, talker, predict_frame, device: torch.device, dtype: torch.dtype):
+        self.talker = talker
+        self.predict_frame = predict_frame
+        self.device = device
+        stack, predictor = talker.cfg.stack, talker.cfg.predictor
+        C = stack.hidden_size
+        self.embed = torch.zeros(1, 1, C, dtype=dtype, device=device)
+        self.position = torch.zeros(1, dtype=torch.long, device=device)
+        self.hidden = torch.zeros(1, 1, C, dtype=dtype, device=device)
+        self.token = torch.zeros(1, 1, dtype=torch.long, device=device)
+        # One row of draws per code-predictor pick (codebooks 1..15).
+        self.noise = torch.ones(predictor.num_code_groups - 1, predictor.vocab_size, device=device)
+        self.talker_steps: dict[int, Replayable] = {}
+        self.predictor_loops: dict[tuple, Replayable] = {}
+        self.buffers: tuple[int, ...] = ()
+
+    def cache_capacity(self, positions: int) -> int:
+        """KV cache length to allocate for `positions`: whole windows, so that captured graphs
+        (which hold the cache's address) survive from utterance to utterance."""
+        return min(attention_window(positions), self.talker.cfg.stack.max_position_embeddings)
+
+    def _check_buffers(self) -> None:
+        """Forget every graph once a cache or RoPE table was reallocated (they hold the old addresses)."""
+        talker_model, predictor_model = self.talker.model, self.talker.code_predictor.model
+        buffers = (
+            talker_model.layers[0].self_attn.cache.k.data_ptr(), talker_model.rope.cos.data_ptr(),
+            predictor_model.layers[0].self_attn.cache.k.data_ptr(), predictor_model.rope.cos.data_ptr(),
+        )
+        if buffers != self.buffers:
+            self.talker_steps.clear()
+            self.predictor_loops.clear()
+            self.buffers = buffers
+
+    def talker_step(self, embed: torch.Tensor, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The talker at `position` -> (hidden (1, 1, C), logits (1, V)), valid until the next call."""
+        self._check_buffers()
+        self.embed.copy_(embed)
+        self.position.fill_(position)
+        capacity = self.talker.model.layers[0].self_attn.cache.max_len
+        window = min(attention_window(position + 1), capacity)
+        step = self.talker_steps.get(window)
+        if step is None:
+            step = self.talker_steps[window] = Replayable(
+                lambda: self.talker.decode_at(self.embed, self.position, window), self.device
+            )
+        return step()
+
+    def predict(self, hidden: torch.Tensor, token: torch.Tensor, sampling: SamplingConfig,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codebooks 1..15 -> (frame (16,), next talker input (1, 1, C)), valid until the next call."""
+        self._check_buffers()
+        self.hidden.copy_(hidden)
+        self.token.copy_(token)
+        sample = sampling.subtalker_do_sample
+        if sample:
+            self.noise.exponential_(generator=generator)
+        # A graph bakes in the settings it was captured with.
+        key = (sample, sampling.subtalker_temperature, sampling.subtalker_top_k, sampling.subtalker_top_p)
+        loop = self.predictor_loops.get(key)
+        if loop is None:
+            loop = self.predictor_loops[key] = Replayable(
+                lambda: self.predict_frame(self.hidden, self.token, sampling, noise=self.noise if sample else None),
+                self.device,
+            )
+        return loop()

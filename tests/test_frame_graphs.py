@@ -1,0 +1,192 @@
+"""The CUDA-graph form of the frame loop (frame_graphs.py), checked on the CPU.
+
+No GPU runs these tests: on a CPU the fixed-shape steps run uncaptured. What can be checked
+here is what capture depends on: the steps give the eager loop's codes, their ops have the
+same shapes at every position of a window, they never read a device value on the host, and
+sampling by exponential noise draws from the right distribution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from conftest import GOLDEN_CASES, load_case
+from qwentts_cli.frame_graphs import MIN_WINDOW, GraphedSteps, attention_window
+from qwentts_cli.generate import FrameGenerator, TokenPicker, build_prompt
+
+
+@pytest.fixture(scope="module")
+def graphed(model_dir):
+    from qwentts_cli.runtime import Synthesizer
+
+    return Synthesizer.from_pretrained(str(model_dir), graphs=True)
+
+
+def test_attention_window_is_a_power_of_two_that_holds_the_positions():
+    assert attention_window(1) == MIN_WINDOW
+    assert attention_window(MIN_WINDOW) == MIN_WINDOW
+    assert attention_window(MIN_WINDOW + 1) == 2 * MIN_WINDOW
+    assert attention_window(3000) == 4096
+
+
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_graphed_steps_give_the_official_codes(graphed, name):
+    case = load_case(name)
+    result = graphed.synthesize(
+        case["text"],
+        speaker=case["speaker"],
+        language=case["language"],
+        sampling=graphed.greedy(repetition_penalty=case.get("repetition_penalty", 1.05)),
+        max_frames=case["max_new_tokens"] - 1,
+        streaming_text=not case.get("non_streaming_mode", True),
+    )
+    np.testing.assert_array_equal(result.codes, np.array(case["codes"], dtype=np.int64))
+
+
+def _prefilled(synth, text="Привет, мир!"):
+    """A talker with its cache filled by an eager prefill; returns (steps, prompt length, next embed)."""
+    talker, cfg = synth.talker, synth.config
+    ids = torch.tensor([synth.prompt_ids(text)])
+    prompt = build_prompt(talker, cfg, ids, language="russian", speaker="ryan")
+    L = prompt.embeds.shape[1]
+    steps = GraphedSteps(talker, synth.frame_generator.predict_frame, torch.device("cpu"), torch.float32)
+    talker.model.setup_caches(steps.cache_capacity(L + 8), torch.float32, torch.device("cpu"))
+    talker.code_predictor.model.setup_caches(16, torch.float32, torch.device("cpu"))
+    talker(prompt.embeds, 0)
+    return steps, L, prompt.tts_pad
+
+
+@torch.inference_mode()
+def test_talker_step_matches_the_eager_step(graphed):
+    # Masking the rest of the window instead of slicing the cache: same logits within float
+    # rounding (the softmax sums over more, zero, terms), at positions across the window.
+    steps, L, embed = _prefilled(graphed)
+    for position in range(L, L + 4):
+        _, logits = steps.talker_step(embed, position)
+        logits = logits.clone()
+        _, eager = graphed.talker(embed, position)  # rewrites the same cache position
+        torch.testing.assert_close(logits, eager, rtol=0, atol=1e-5)
+
+
+HOST_READS = ("item", "tolist", "numpy", "__int__", "__index__", "__float__", "__bool__")
+
+
+class HostReads(TorchDispatchMode):
+    """Records every op with its argument shapes, and every read of a tensor's value on the host:
+    .item()/int()/bool()/... (each a sync on a GPU) and torch.tensor(...) (a host-to-device copy)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[tuple] = []
+        self.host_reads: list[str] = []
+        self.saved = {}
+
+    def __enter__(self):
+        # On a CPU, int(t) and friends read memory directly, never reaching the dispatcher.
+        for name in HOST_READS:
+            original = self.saved[name] = getattr(torch.Tensor, name)
+
+            def read(t, *args, _name=name, _original=original, **kwargs):
+                self.host_reads.append(_name)
+                return _original(t, *args, **kwargs)
+
+            setattr(torch.Tensor, name, read)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for name, original in self.saved.items():
+            setattr(torch.Tensor, name, original)
+        return super().__exit__(*exc)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.lift_fresh.default):
+            self.host_reads.append(str(func))
+        shapes = tuple(tuple(a.shape) for a in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor))
+        self.ops.append((str(func), shapes))
+        return func(*args, **kwargs)
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("sample", [False, True])
+def test_steps_are_fixed_shape_and_never_read_the_device(graphed, sample):
+    steps, L, embed = _prefilled(graphed)
+    sampling = graphed.sampling if sample else graphed.greedy()
+    generator = torch.Generator().manual_seed(0)
+    talker_runs, predictor_runs = [], []
+    hidden, _ = graphed.talker(embed, L)
+    token = torch.tensor([[5]])
+    for position in (L + 1, L + 2):
+        with HostReads() as mode:
+            steps.talker_step(embed, position)
+        talker_runs.append(mode)
+        with HostReads() as mode:
+            steps.predict(hidden, token, sampling, generator)
+        predictor_runs.append(mode)
+    for runs in (talker_runs, predictor_runs):
+        assert runs[0].host_reads == [] and runs[1].host_reads == []
+        assert len(runs[0].ops) > 20
+        assert runs[0].ops == runs[1].ops  # what one capture replays must fit every call
+
+
+@torch.inference_mode()
+def test_the_eager_loop_does_read_the_device(graphed):
+    # The check above can fail: the eager frame loop reads each first-codebook token on the host.
+    talker, cfg = graphed.talker, graphed.config
+    ids = torch.tensor([graphed.prompt_ids("Привет")])
+    prompt = build_prompt(talker, cfg, ids, language="russian", speaker="ryan")
+    with HostReads() as mode:
+        list(FrameGenerator(talker, cfg, graphs=False).frames(prompt, 2, graphed.greedy()))
+    assert "__int__" in mode.host_reads
+
+
+@torch.inference_mode()
+def test_graphs_are_forgotten_when_the_cache_is_reallocated(graphed):
+    steps, L, embed = _prefilled(graphed)
+    steps.talker_step(embed, L)
+    steps.talker_step(embed, L + 1)
+    first = steps.talker_steps[MIN_WINDOW]
+    assert list(steps.talker_steps) == [MIN_WINDOW]  # one capture per window, not per position
+    graphed.talker.model.setup_caches(4 * MIN_WINDOW, torch.float32, torch.device("cpu"))  # larger: new buffers
+    steps.talker_step(embed, L)
+    assert steps.buffers[0] == graphed.talker.model.layers[0].self_attn.cache.k.data_ptr()
+    assert steps.talker_steps[MIN_WINDOW] is not first  # captured again, over the new cache
+
+
+def test_exponential_noise_draws_from_the_distribution():
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5]])
+    expected = torch.softmax(logits, dim=-1)[0]
+    generator = torch.Generator().manual_seed(1)
+    n = 20000
+    picker = TokenPicker(5, do_sample=True, temperature=1.0, top_k=0, top_p=1.0)
+    draws = torch.cat([picker(logits, torch.empty(1, 5).exponential_(generator=generator)) for _ in range(n)]).flatten()
+    freq = torch.bincount(draws, minlength=5).float() / n
+    assert (freq - expected).abs().max() < 0.015  # ~4 standard errors at n = 20000
+
+
+def test_exponential_noise_respects_top_k():
+    picker = TokenPicker(5, do_sample=True, temperature=1.0, top_k=2, top_p=1.0)
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5]])
+    generator = torch.Generator().manual_seed(2)
+    draws = {int(picker(logits, torch.empty(1, 5).exponential_(generator=generator))) for _ in range(200)}
+    assert draws == {0, 1}
+
+
+def test_graphed_sampling_is_reproducible_with_a_seed(graphed):
+    kwargs = dict(speaker="serena", language="russian", max_frames=12)
+    a = graphed.synthesize("Привет, мир!", seed=3, **kwargs)
+    b = graphed.synthesize("Привет, мир!", seed=3, **kwargs)
+    c = graphed.synthesize("Привет, мир!", seed=4, **kwargs)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    assert not np.array_equal(a.codes, c.codes)
+    assert a.codes.max() < 2048  # control tokens are never sampled into a frame
+
+
+def test_graphs_are_on_for_cuda_only_by_default(synthesizer):
+    generator = FrameGenerator(synthesizer.talker, synthesizer.config)
+    assert generator._graphed_steps(torch.device("cpu"), torch.float32) is None
+    forced = FrameGenerator(synthesizer.talker, synthesizer.config, graphs=True)
+    assert isinstance(forced._graphed_steps(torch.device("cpu"), torch.float32), GraphedSteps)
