@@ -72,6 +72,8 @@ def test_talker_step_matches_the_eager_step(graphed):
 
 
 HOST_READS = ("item", "tolist", "numpy", "__int__", "__index__", "__float__", "__bool__")
+# Ops whose output size depends on tensor values: on a GPU they wait for the device.
+SIZE_FROM_VALUES = ("nonzero", "masked_select", "repeat_interleave", "unique", "index.Tensor")
 
 
 class HostReads(TorchDispatchMode):
@@ -103,7 +105,9 @@ class HostReads(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.lift_fresh.default):
+        if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.lift_fresh.default) or any(
+            name in str(func) for name in SIZE_FROM_VALUES
+        ):
             self.host_reads.append(str(func))
         shapes = tuple(tuple(a.shape) for a in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor))
         self.ops.append((str(func), shapes))

@@ -182,8 +182,11 @@ class Attention(nn.Module):
         B, _, T, _ = q.shape
         groups = self.n_heads // self.n_kv_heads
         if groups > 1:
-            k = k.repeat_interleave(groups, dim=1)  # (B, nh, S, hd)
-            v = v.repeat_interleave(groups, dim=1)
+            # Each kv head copied for its query heads: repeat_interleave's values, written as
+            # expand + reshape because some versions of repeat_interleave read sizes on the host.
+            S, hd = k.shape[2], k.shape[3]
+            k = k[:, :, None].expand(B, self.n_kv_heads, groups, S, hd).reshape(B, self.n_heads, S, hd)
+            v = v[:, :, None].expand(B, self.n_kv_heads, groups, S, hd).reshape(B, self.n_heads, S, hd)
         scores = torch.matmul(q, k.transpose(2, 3)) * self.head_dim**-0.5  # (B, nh, T, S)
         if hidden is not None:
             scores = scores.masked_fill(hidden, torch.finfo(scores.dtype).min)
