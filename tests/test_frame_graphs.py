@@ -8,6 +8,8 @@ sampling by exponential noise draws from the right distribution.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -115,10 +117,14 @@ class HostReads(TorchDispatchMode):
 
 
 @torch.inference_mode()
-@pytest.mark.parametrize("sample", [False, True])
-def test_steps_are_fixed_shape_and_never_read_the_device(graphed, sample):
+@pytest.mark.parametrize("sampling", ["greedy", "default", "top_p"])
+def test_steps_are_fixed_shape_and_never_read_the_device(graphed, sampling):
     steps, L, embed = _prefilled(graphed)
-    sampling = graphed.sampling if sample else graphed.greedy()
+    sampling = {
+        "greedy": graphed.greedy(),
+        "default": graphed.sampling,
+        "top_p": replace(graphed.sampling, subtalker_top_k=0, subtalker_top_p=0.8, subtalker_temperature=0.7),
+    }[sampling]
     generator = torch.Generator().manual_seed(0)
     talker_runs, predictor_runs = [], []
     hidden, _ = graphed.talker(embed, L)
@@ -147,17 +153,26 @@ def test_the_eager_loop_does_read_the_device(graphed):
     assert "__int__" in mode.host_reads
 
 
+def windows_up_to(capacity: int) -> list[int]:
+    windows = [MIN_WINDOW]
+    while windows[-1] < capacity:
+        windows.append(min(2 * windows[-1], capacity))
+    return windows
+
+
 @torch.inference_mode()
-def test_graphs_are_forgotten_when_the_cache_is_reallocated(graphed):
+def test_every_window_is_captured_at_the_first_step_and_again_after_reallocation(graphed):
     steps, L, embed = _prefilled(graphed)
+    capacity = graphed.talker.model.layers[0].self_attn.cache.max_len
     steps.talker_step(embed, L)
+    first = dict(steps.talker_steps)
+    assert sorted(first) == windows_up_to(capacity)  # none left to capture mid-utterance
     steps.talker_step(embed, L + 1)
-    first = steps.talker_steps[MIN_WINDOW]
-    assert list(steps.talker_steps) == [MIN_WINDOW]  # one capture per window, not per position
-    graphed.talker.model.setup_caches(4 * MIN_WINDOW, torch.float32, torch.device("cpu"))  # larger: new buffers
+    assert steps.talker_steps == first  # one capture per window, not per position
+    graphed.talker.model.setup_caches(2 * capacity, torch.float32, torch.device("cpu"))  # larger: new buffers
     steps.talker_step(embed, L)
-    assert steps.buffers[0] == graphed.talker.model.layers[0].self_attn.cache.k.data_ptr()
-    assert steps.talker_steps[MIN_WINDOW] is not first  # captured again, over the new cache
+    assert sorted(steps.talker_steps) == windows_up_to(2 * capacity)
+    assert all(steps.talker_steps[w] is not first[w] for w in first)  # captured again, over the new cache
 
 
 def test_exponential_noise_draws_from_the_distribution():
@@ -169,6 +184,12 @@ def test_exponential_noise_draws_from_the_distribution():
     draws = torch.cat([picker(logits, torch.empty(1, 5).exponential_(generator=generator)) for _ in range(n)]).flatten()
     freq = torch.bincount(draws, minlength=5).float() / n
     assert (freq - expected).abs().max() < 0.015  # ~4 standard errors at n = 20000
+
+
+def test_exponential_noise_of_zero_never_picks_a_masked_token():
+    picker = TokenPicker(5, do_sample=True, temperature=1.0, top_k=2, top_p=1.0)
+    noise = torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0]])  # token 2 is outside the top 2
+    assert int(picker(torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5]]), noise)) == 0
 
 
 def test_exponential_noise_respects_top_k():

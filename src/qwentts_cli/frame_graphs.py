@@ -28,6 +28,7 @@ from collections.abc import Callable
 import torch
 
 from qwentts_cli.config import SamplingConfig
+from qwentts_cli.errors import QwenTTSError
 
 # The talker's attention window: positions are rounded up to a power of two from here, so an
 # utterance needs a handful of captures and attends over at most twice the positions it has.
@@ -52,19 +53,29 @@ class Replayable:
         self.outputs: tuple[torch.Tensor, ...] | None = None
         if device.type != "cuda":
             return
-        # Warm up on a side stream first, as torch.cuda.graphs asks: cuBLAS handles, workspaces
-        # and the allocator's blocks are set up outside the capture. Callers pass functions that
-        # can run twice on the same inputs with the same result (a cache write at the same position).
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            fn()
-        torch.cuda.current_stream(device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        # Each graph keeps its own memory pool: they are captured in one order and replayed
-        # interleaved, and their intermediates are small.
-        with torch.cuda.graph(self.graph):
-            self.outputs = fn()
+        try:
+            # On the model's GPU, which need not be the current one: a capture on another
+            # device's stream would record nothing and replay stale outputs.
+            with torch.cuda.device(device):
+                # Warm up on a side stream first, as torch.cuda.graphs asks: cuBLAS handles,
+                # workspaces and the allocator's blocks are set up outside the capture. Callers
+                # pass functions that can run twice on the same inputs with the same result (a
+                # cache write at the same position).
+                side = torch.cuda.Stream(device)
+                side.wait_stream(torch.cuda.current_stream(device))
+                with torch.cuda.stream(side):
+                    fn()
+                torch.cuda.current_stream(device).wait_stream(side)
+                # Each graph keeps its own memory pool: they are captured in one order and
+                # replayed interleaved, and their intermediates are small.
+                self.graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self.graph, stream=side):
+                    self.outputs = fn()
+        except RuntimeError as e:
+            raise QwenTTSError(
+                f"capturing the frame loop as a CUDA graph failed ({str(e).splitlines()[0]}); "
+                "run with --no-cuda-graphs"
+            ) from e
 
     def __call__(self) -> tuple[torch.Tensor, ...]:
         if self.graph is None:
@@ -94,7 +105,7 @@ class GraphedSteps:
         self.noise = torch.ones(predictor.num_code_groups - 1, predictor.vocab_size, device=device)
         self.talker_steps: dict[int, Replayable] = {}
         self.predictor_loops: dict[tuple, Replayable] = {}
-        self.buffers: tuple[int, ...] = ()
+        self.generations: tuple[int, int] | None = None
 
     def cache_capacity(self, positions: int) -> int:
         """KV cache length to allocate for `positions`: whole windows, so that captured graphs
@@ -103,15 +114,11 @@ class GraphedSteps:
 
     def _check_buffers(self) -> None:
         """Forget every graph once a cache or RoPE table was reallocated (they hold the old addresses)."""
-        talker_model, predictor_model = self.talker.model, self.talker.code_predictor.model
-        buffers = (
-            talker_model.layers[0].self_attn.cache.k.data_ptr(), talker_model.rope.cos.data_ptr(),
-            predictor_model.layers[0].self_attn.cache.k.data_ptr(), predictor_model.rope.cos.data_ptr(),
-        )
-        if buffers != self.buffers:
+        generations = (self.talker.model.cache_generation, self.talker.code_predictor.model.cache_generation)
+        if generations != self.generations:
             self.talker_steps.clear()
             self.predictor_loops.clear()
-            self.buffers = buffers
+            self.generations = generations
 
     def talker_step(self, embed: torch.Tensor, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The talker at `position` -> (hidden (1, 1, C), logits (1, V)), valid until the next call."""
@@ -120,12 +127,21 @@ class GraphedSteps:
         self.position.fill_(position)
         capacity = self.talker.model.layers[0].self_attn.cache.max_len
         window = min(attention_window(position + 1), capacity)
-        step = self.talker_steps.get(window)
-        if step is None:
-            step = self.talker_steps[window] = Replayable(
-                lambda: self.talker.decode_at(self.embed, self.position, window), self.device
-            )
-        return step()
+        if window not in self.talker_steps:
+            # Capture this window and every larger one the cache holds now, so that no capture
+            # (a device sync and a warm-up run) lands in the middle of an utterance later. Each
+            # warm-up writes this position's k, v from this frame's input: what the replay writes.
+            while True:
+                if window not in self.talker_steps:
+                    self.talker_steps[window] = self._talker_graph(window)
+                if window >= capacity:
+                    break
+                window = min(2 * window, capacity)
+            window = min(attention_window(position + 1), capacity)
+        return self.talker_steps[window]()
+
+    def _talker_graph(self, window: int) -> Replayable:
+        return Replayable(lambda: self.talker.decode_at(self.embed, self.position, window), self.device)
 
     def predict(self, hidden: torch.Tensor, token: torch.Tensor, sampling: SamplingConfig,
                 generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:

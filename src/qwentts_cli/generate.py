@@ -167,7 +167,7 @@ class TokenPicker:
             penalized = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
             scores = torch.where(self.seen, penalized, scores)
         if self.eos_id is not None and self.count < MIN_NEW_TOKENS:
-            scores[:, self.eos_id] = float("-inf")
+            scores[:, self.eos_id].fill_(float("-inf"))
         if self.suppress is not None:
             scores = scores.masked_fill(self.suppress, float("-inf"))
         if not self.do_sample:
@@ -189,12 +189,13 @@ class TokenPicker:
             sorted_scores, order = torch.sort(scores, descending=False)
             cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
             remove = cumulative <= (1 - self.top_p)
-            remove[..., -1:] = False
+            remove[..., -1:].fill_(False)  # fill_, not `= False`: no host-made tensor (CUDA graphs)
             scores = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
         probs = scores.softmax(dim=-1)
         if noise is not None:
             # The exponential race: argmax_i p_i / E_i is distributed as p (what multinomial draws).
-            return (probs / noise).argmax(dim=-1, keepdim=True)
+            # (A CPU exponential_ can return 0; 0/0 would be NaN, which argmax would pick.)
+            return (probs / noise.clamp_min(torch.finfo(noise.dtype).tiny)).argmax(dim=-1, keepdim=True)
         return torch.multinomial(probs, num_samples=1, generator=self.generator)
 
 

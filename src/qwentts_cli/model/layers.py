@@ -116,6 +116,12 @@ def fusion_plan(module: nn.Module) -> list[tuple[str, list[str], list[tuple[int,
     return plan
 
 
+def is_on(tensor: torch.Tensor, device: torch.device | str) -> bool:
+    """Whether `tensor` lives on `device` ("cuda" without an index: any GPU)."""
+    device = torch.device(device)
+    return tensor.device.type == device.type and device.index in (None, tensor.device.index)
+
+
 class KVCache(nn.Module):
     """Keys and values for one attention layer, allocated once and written by position."""
 
@@ -263,16 +269,22 @@ class DecoderStack(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.rope: RotaryTable | None = None
+        # Bumped whenever setup_caches allocates: captured CUDA graphs hold the old buffers.
+        self.cache_generation = 0
 
     def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device) -> None:
-        """Allocate every layer's KV cache and the RoPE table for `max_len` positions."""
+        """Allocate every layer's KV cache and the RoPE table for `max_len` positions
+        (kept when the ones there are large enough)."""
         cfg = self.cfg
-        if self.rope is None or self.rope.cos.shape[0] < max_len or self.rope.cos.device != torch.device(device):
+        if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
             self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
+            self.cache_generation += 1
         for layer in self.layers:
             attn = layer.self_attn
-            if attn.cache is None or attn.cache.max_len < max_len or attn.cache.k.dtype != dtype:
+            if (attn.cache is None or attn.cache.max_len < max_len or attn.cache.k.dtype != dtype
+                    or not is_on(attn.cache.k, device)):
                 attn.cache = KVCache(cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
+                self.cache_generation += 1
 
     def fuse_projections(self) -> None:
         """Fuse q/k/v and gate/up in every layer: on meta before loading (see fusion_plan), or
