@@ -215,3 +215,77 @@ def test_graphs_are_on_for_cuda_only_by_default(synthesizer):
     assert generator._graphed_steps(torch.device("cpu"), torch.float32) is None
     forced = FrameGenerator(synthesizer.talker, synthesizer.config, graphs=True)
     assert isinstance(forced._graphed_steps(torch.device("cpu"), torch.float32), GraphedSteps)
+
+
+class FakeCuda:
+    """Stands in for torch.cuda's stream and graph API, recording what Replayable asks of it."""
+
+    def __init__(self, fail_capture: bool = False):
+        self.events: list[str] = []
+        self.fail_capture = fail_capture
+        fake = self
+
+        class Stream:
+            def __init__(self, device=None):
+                fake.events.append(f"stream on {device}")
+
+            def wait_stream(self, other):
+                pass
+
+        class CUDAGraph:
+            def replay(self):
+                fake.events.append("replay")
+
+        class Context:
+            def __init__(self, name):
+                self.name = name
+
+            def __enter__(self):
+                fake.events.append(f"enter {self.name}")
+                if self.name == "graph" and fake.fail_capture:
+                    raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+            def __exit__(self, *exc):
+                fake.events.append(f"exit {self.name}")
+
+        self.Stream, self.CUDAGraph = Stream, CUDAGraph
+        self.device = lambda device: Context(f"device {device}")
+        self.stream = lambda stream: Context("side stream")
+        self.graph = lambda graph, stream=None: Context("graph")
+        self.current_stream = lambda device=None: Stream(device)
+
+    def install(self, monkeypatch):
+        for name in ("Stream", "CUDAGraph", "device", "stream", "graph", "current_stream"):
+            monkeypatch.setattr(torch.cuda, name, getattr(self, name))
+
+
+def test_replayable_warms_up_captures_once_and_then_only_replays(monkeypatch):
+    from qwentts_cli.frame_graphs import Replayable
+
+    cuda = FakeCuda()
+    cuda.install(monkeypatch)
+    calls = []
+
+    def step():
+        calls.append(list(cuda.events))
+        return (torch.tensor(len(calls)),)
+
+    replayable = Replayable(step, torch.device("cuda", 1))
+    assert len(calls) == 2  # warm-up, then the capture
+    assert "enter side stream" in calls[0][-1] and "enter graph" not in calls[0]
+    assert calls[1][-1] == "enter graph" and "enter device cuda:1" in calls[1]
+    cuda.events.clear()
+    assert int(replayable()[0]) == 2 and int(replayable()[0]) == 2  # the captured outputs, fn not rerun
+    assert len(calls) == 2
+    assert cuda.events == ["enter device cuda:1", "replay", "exit device cuda:1"] * 2
+
+
+def test_a_failed_capture_is_a_one_line_error_naming_the_way_out(monkeypatch):
+    from qwentts_cli.errors import QwenTTSError
+    from qwentts_cli.frame_graphs import Replayable
+
+    FakeCuda(fail_capture=True).install(monkeypatch)
+    with pytest.raises(QwenTTSError) as error:
+        Replayable(lambda: (torch.zeros(1),), torch.device("cuda", 0))
+    message = str(error.value)
+    assert "\n" not in message and "--no-cuda-graphs" in message and "operation not permitted" in message

@@ -49,6 +49,7 @@ class Replayable:
 
     def __init__(self, fn: Callable[[], tuple[torch.Tensor, ...]], device: torch.device):
         self.fn = fn
+        self.device = device
         self.graph = None
         self.outputs: tuple[torch.Tensor, ...] | None = None
         if device.type != "cuda":
@@ -80,7 +81,8 @@ class Replayable:
     def __call__(self) -> tuple[torch.Tensor, ...]:
         if self.graph is None:
             return self.fn()
-        self.graph.replay()
+        with torch.cuda.device(self.device):  # onto the current stream of the model's GPU
+            self.graph.replay()
         return self.outputs
 
 
