@@ -40,3 +40,17 @@ def synthesizer(model_dir: Path):
     from qwentts_cli.runtime import Synthesizer
 
     return Synthesizer.from_pretrained(str(model_dir))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory):
+    """Keep the int8 row cache (model/quant_cache.py) out of the user's ~/.cache during tests."""
+    from qwentts_cli.model.quant_cache import CACHE_ENV
+
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("qwentts-cache"))
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous

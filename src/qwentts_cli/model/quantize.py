@@ -18,7 +18,9 @@ default and the exact path.
 
 from __future__ import annotations
 
+import ctypes
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
@@ -41,14 +43,16 @@ class DynamicInt8Linear(nn.Module):
     def supports(cls, linear: nn.Linear) -> bool:
         return True
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, q: Tensor, scale: Tensor, bias: Tensor | None = None):
         super().__init__()
-        q, scale = quantize_rows(linear.weight.detach())
         zero = torch.zeros(q.shape[0], dtype=torch.int64)
         qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), zero, 0)
-        bias = None if linear.bias is None else linear.bias.detach().float()
-        self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
+        self.packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
         self.out_features = q.shape[0]
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "DynamicInt8Linear":
+        return cls(*quantize_rows(linear.weight.detach()), linear.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
@@ -67,12 +71,16 @@ class WeightOnlyInt8Linear(nn.Module):
     def supports(cls, linear: nn.Linear) -> bool:
         return linear.in_features % cls.K_MULTIPLE == 0
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, q: Tensor, scale: Tensor, bias: Tensor | None = None):
         super().__init__()
-        q, scale = quantize_rows(linear.weight.detach())
-        self.register_buffer("weight_int8", q)
-        self.register_buffer("scale", scale.to(torch.bfloat16))
-        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+        # Buffers, not checkpoint tensors: made from the checkpoint's weight (or the row cache).
+        self.register_buffer("weight_int8", q, persistent=False)
+        self.register_buffer("scale", scale.to(torch.bfloat16), persistent=False)
+        self.register_buffer("bias", None if bias is None else bias.detach().float(), persistent=False)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> "WeightOnlyInt8Linear":
+        return cls(*quantize_rows(linear.weight.detach()), linear.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
@@ -102,15 +110,71 @@ def quantized_linears(talker: nn.Module, mode: str) -> list[str]:
     ]
 
 
-def quantize_talker(talker: nn.Module, mode: str) -> None:
-    """Replace the talker's and code predictor's linears with int8 ones, in place."""
+def quantize_talker(talker: nn.Module, mode: str, cache: str | None = None) -> None:
+    """Replace the talker's and code predictor's linears with int8 ones, quantizing their weights.
+
+    `cache`: a file (model/quant_cache.py) to write the int8 rows to, for the next load.
+    """
+    from qwentts_cli.model.quant_cache import RowsWriter
+
     kernel = _kernel(mode)
-    # One linear at a time, so that each float matrix is freed as soon as its int8 form replaces
-    # it. (Packing in two threads was 1.5x faster but kept every float matrix alive until the
-    # end and left the thread's malloc arena holding ~0.5 GB: peak RSS 2.3 -> 2.9 GB.)
+    names = quantized_linears(talker, mode)
+    writer = RowsWriter(cache, {name: tuple(talker.get_submodule(name).weight.shape) for name in names}) if cache else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's deprecation notices; the ops themselves stay
+            # One linear at a time, so that each float matrix is freed as soon as its int8 form
+            # replaces it. (Packing in two threads was 1.5x faster but kept every float matrix alive
+            # until the end and left the thread's malloc arena holding ~0.5 GB: peak RSS 2.3 -> 2.9 GB.)
+            for name in names:
+                linear = talker.get_submodule(name)
+                q, scale = quantize_rows(linear.weight.detach())
+                if writer:
+                    writer.add(name, q, scale)
+                _replace(talker, name, kernel(q, scale, linear.bias))
+        if writer:
+            writer.finish()
+    finally:
+        if writer:
+            writer.abandon()  # no-op once finished
+
+
+def swap_in_cached(talker: nn.Module, mode: str, names: list[str], cached, biases: dict[str, Tensor | None]) -> None:
+    """Replace the linears `names` with int8 ones built from cached rows (quant_cache.read_rows).
+
+    The linears may still be on the meta device: their float weights are never read. Packing
+    runs on as many threads as torch computes with: fbgemm's prepack is a single-threaded
+    scalar loop (~2.7 s for the 0.6B talker here), and with rows from the cache there are no
+    float matrices to keep alive meanwhile.
+    """
+    kernel = _kernel(mode)
+
+    def build(name: str) -> nn.Module:
+        q, scale = cached[f"{name}.q"], cached[f"{name}.scale"]
+        if kernel is WeightOnlyInt8Linear:
+            q = q.clone()  # its own aligned copy: the int8pack kernel segfaulted on a view of the map
+        module = kernel(q, scale, biases.get(name))
+        cached.release(f"{name}.q")  # copied (packed or cloned): drop the file's pages now, not at the end
+        return module
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's deprecation notices; the ops themselves stay
-        for name in quantized_linears(talker, mode):
-            parent_name, _, attr = name.rpartition(".")
-            parent = talker.get_submodule(parent_name) if parent_name else talker
-            setattr(parent, attr, kernel(getattr(parent, attr)))
+        warnings.simplefilter("ignore")
+        with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+            for name, module in zip(names, pool.map(build, names)):
+                _replace(talker, name, module)
+    cached.release_unused(talker)  # the scales: no page of the file is needed any more
+    _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand the worker threads' freed scratch memory back to the system (glibc keeps it in
+    per-thread arenas, where the rest of loading cannot reuse it)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to do
+
+
+def _replace(talker: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, attr = name.rpartition(".")
+    setattr(talker.get_submodule(parent_name) if parent_name else talker, attr, module)

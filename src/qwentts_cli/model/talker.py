@@ -17,7 +17,8 @@ from torch import nn
 from qwentts_cli.config import DecoderStackConfig, TalkerConfig, TTSConfig
 from qwentts_cli.errors import UnsupportedConfigError
 from qwentts_cli.model.layers import DecoderStack, Embedding, fusion_plan
-from qwentts_cli.model.quantize import quantize_talker, quantized_linears
+from qwentts_cli.model.quant_cache import cache_file, read_rows
+from qwentts_cli.model.quantize import quantize_talker, quantized_linears, swap_in_cached
 from qwentts_cli.weights import assign_weights, fuse_rows, read_tensors, safetensors_files
 
 
@@ -126,7 +127,8 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     # Still on the meta device, so only the module structure changes. (Outside the device
     # context: under it, meta ops run through Python reference implementations, ~1 s here.)
     talker.fuse_projections()
-    tensors = read_tensors(safetensors_files(model_dir))
+    files = safetensors_files(model_dir)
+    tensors = read_tensors(files)
     # Base checkpoints also carry the speaker encoder (voice cloning), which is not run here.
     foreign = [k for k in tensors if not k.startswith(("talker.", "speaker_encoder."))]
     if foreign:
@@ -138,15 +140,38 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     # rows per sentence: it stays as stored, memory-mapped, instead of being widened to float32.
     # Linears about to be quantized are read as stored too: widening them first would cost a copy.
     kept = {"model.text_embedding.weight"}
+    quantize_after: tuple[str, str] | None = None  # (mode, cache file to write) when quantizing below
     if quantize:
-        kept.update(f"{name}.weight" for name in quantized_linears(talker, quantize))
+        names = quantized_linears(talker, quantize)
+        cache = cache_file(files, quantize)
+        cached = read_rows(cache, {name: tuple(talker.get_submodule(name).weight.shape) for name in names})
+        if cached is None:
+            kept.update(f"{name}.weight" for name in names)
+            quantize_after = (quantize, cache)
+        else:
+            # The int8 rows of a previous load: these linears' float matrices are never read, nor fused.
+            biases = {name: talker_tensors.get(f"{name}.bias") for name in names}
+            swap_in_cached(talker, quantize, names, cached, biases)
+            _drop_tensors_of(talker_tensors, names, plan)
+            plan = [entry for entry in plan if entry[0][: -len(".weight")] not in names]
     for fused, parts, shapes in plan:
         fuse_rows(talker_tensors, fused, parts, shapes, source, dtype=None if fused in kept else dtype)
     assign_weights(talker, talker_tensors, source, dtype, device, keep_stored=kept.__contains__)
     # From here the module holds the weights; drop the dict's references so that each float
     # matrix is freed as soon as its int8 form replaces it (the recorded spans stay).
     talker_tensors.clear()
-    if quantize:
-        quantize_talker(talker, quantize)
+    if quantize_after:
+        quantize_talker(talker, *quantize_after)
     talker_tensors.release_unused(talker)  # keep resident only what the model still reads from the file
     return talker.eval()
+
+
+def _drop_tensors_of(tensors, linears: list[str], plan) -> None:
+    """Remove (and release) the checkpoint tensors of `linears` that were replaced before loading:
+    their weights, or the parts fused into them, and their biases."""
+    parts = {fused: names for fused, names, _ in plan}
+    for name in linears:
+        for key in (*parts.get(f"{name}.weight", [f"{name}.weight"]), f"{name}.bias"):
+            if key in tensors:
+                del tensors[key]
+                tensors.release(key)
