@@ -13,7 +13,8 @@ Weights are quantized symmetrically per output row (scale = max |w| / 127). Two 
   less drift, but the kernel is compute-bound here (~13 GB/s).
 
 Both change the numbers (see docs/benchmark.md for the measured drift); float32 stays the
-default and the exact path.
+default and the exact path. A checkpoint's int8 rows are kept on disk after its first
+quantized load (model/quant_cache.py); later loads build the int8 linears from them.
 """
 
 from __future__ import annotations
