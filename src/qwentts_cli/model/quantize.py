@@ -168,8 +168,8 @@ def swap_in_cached(talker: nn.Module, mode: str, names: list[str], cached, biase
 
 
 def _return_freed_memory() -> None:
-    """Hand the worker threads' freed scratch memory back to the system (glibc keeps it in
-    per-thread arenas, where the rest of loading cannot reuse it)."""
+    """Hand the worker threads' freed scratch memory back to the system: glibc keeps it in
+    per-thread arenas, where the rest of loading cannot reuse it (0.13 GB of the 0.6B's peak RSS)."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
