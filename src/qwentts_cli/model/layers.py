@@ -50,6 +50,16 @@ class RMSNorm(nn.Module):
         return self.weight * x.to(dtype)
 
 
+def rms_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm without its weight: normalized in float32, returned in x's dtype. Multiplying
+    the result by the weight gives RMSNorm's value bit for bit (tests/test_fast_paths.py)."""
+    if x.dtype == torch.float32:
+        return F.rms_norm(x, (x.shape[-1],), None, eps)
+    dtype = x.dtype
+    x = x.float()
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)).to(dtype)
+
+
 def rope_inverse_frequencies(head_dim: int, theta: float) -> torch.Tensor:
     # Same expression as transformers' default RoPE init, so the float32 table is bit-identical.
     return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
@@ -69,11 +79,15 @@ class RotaryTable(nn.Module):
         positions = torch.arange(max_positions, dtype=torch.float32)
         freqs = positions[:, None] * inv_freq[None, :]  # (P, hd/2)
         emb = torch.cat((freqs, freqs), dim=-1)  # (P, hd)
+        sin = emb.sin()
+        half = head_dim // 2
         self.register_buffer("cos", emb.cos(), persistent=False)
-        self.register_buffer("sin", emb.sin(), persistent=False)
+        self.register_buffer("sin", sin, persistent=False)  # the official table (apply_rope_reference)
+        self.register_buffer("sin_signed", torch.cat((-sin[:, :half], sin[:, half:]), dim=-1), persistent=False)
 
     def forward(self, start: int, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cos[start : start + length].to(dtype), self.sin[start : start + length].to(dtype)
+        """cos and sin_signed (see apply_rope) for positions [start, start + length)."""
+        return self.cos[start : start + length].to(dtype), self.sin_signed[start : start + length].to(dtype)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -81,8 +95,15 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x2, x1), dim=-1)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def apply_rope_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The official rotation: x * cos + rotate_half(x) * sin."""
     return x * cos + rotate_half(x) * sin
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+    """apply_rope_reference in 4 ops instead of 6, bit for bit: rotate_half(x) * sin is
+    roll(x) * sin with the first half's sign moved onto sin ((-a) * b == a * (-b) exactly)."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin_signed
 
 
 def fuse_linears(linears: list[nn.Linear]) -> nn.Linear:
@@ -167,21 +188,28 @@ class Attention(nn.Module):
         self.qkv_proj: nn.Linear | None = None  # set by fuse_parts()
         self.cache: KVCache | None = None
 
-    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (B, T, C) -> q (B, T, nh*hd), k and v (B, T, nkv*hd)."""
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, C) -> q and k side by side (B, T, (nh+nkv)*hd), v (B, T, nkv*hd)."""
         if self.qkv_proj is None:
-            return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+            return torch.cat((self.q_proj(x), self.k_proj(x)), dim=-1), self.v_proj(x)
         kv = self.n_kv_heads * self.head_dim
-        return self.qkv_proj(x).split([self.n_heads * self.head_dim, kv, kv], dim=-1)
+        return self.qkv_proj(x).split([self.n_heads * self.head_dim + kv, kv], dim=-1)
 
-    def heads(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (B, T, C) -> q (B, nh, T, hd), k and v (B, nkv, T, hd), normed and rotated."""
+    def heads(self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, C) -> q (B, nh, T, hd), k and v (B, nkv, T, hd), normed and rotated.
+
+        q's and k's heads are normalized in one call and rotated in one call: both are per-row
+        or per-element, so the values are those of q_norm/k_norm and RoPE applied to each
+        apart, with half the small ops (the frame loop runs this ~100 times per frame).
+        """
         B, T, _ = x.shape
-        q, k, v = self.project(x)
-        q = self.q_norm(q.reshape(B, T, self.n_heads, self.head_dim)).transpose(1, 2)
-        k = self.k_norm(k.reshape(B, T, self.n_kv_heads, self.head_dim)).transpose(1, 2)
-        v = v.reshape(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+        nh, hd = self.n_heads, self.head_dim
+        qk, v = self.project(x)
+        qk = rms_normalize(qk.reshape(B, T, nh + self.n_kv_heads, hd), self.q_norm.eps)
+        qk[:, :, :nh].mul_(self.q_norm.weight)  # RMSNorm's scale, per part
+        qk[:, :, nh:].mul_(self.k_norm.weight)
+        q, k = apply_rope(qk.transpose(1, 2), cos, sin_signed).split([nh, self.n_kv_heads], dim=1)
+        return q, k, v.reshape(B, T, self.n_kv_heads, hd).transpose(1, 2)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
         """q (B, nh, T, hd) over cached k, v (B, nkv, S, hd); `hidden` (T, S) bool masks positions out."""
@@ -200,9 +228,9 @@ class Attention(nn.Module):
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, -1)  # (B, T, nh*hd)
         return self.o_proj(out)
 
-    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
         T = x.shape[1]
-        q, k, v = self.heads(x, cos, sin)
+        q, k, v = self.heads(x, cos, sin_signed)
         assert self.cache is not None, "setup_caches() must run before the first forward"
         k, v = self.cache.update(start, k, v)  # (B, nkv, start+T, hd)
         hidden = None
@@ -212,12 +240,12 @@ class Attention(nn.Module):
             hidden = ~torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
         return self.attend(q, k, v, hidden)
 
-    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
                   hidden: torch.Tensor) -> torch.Tensor:
         """One new position (x: (B, 1, C)) whose index is a device tensor, attending over a fixed
         window of the cache: the same shapes at every position (CUDA graphs). `hidden` (1, W)
         masks the window's positions after `position`."""
-        q, k, v = self.heads(x, cos, sin)
+        q, k, v = self.heads(x, cos, sin_signed)
         assert self.cache is not None, "setup_caches() must run before the first forward"
         self.cache.write_at(position, k, v)
         window = hidden.shape[-1]
@@ -250,13 +278,13 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), start, cos, sin)
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), start, cos, sin_signed)
         return x + self.mlp(self.post_attention_layernorm(x))
 
-    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
                   hidden: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn.decode_at(self.input_layernorm(x), position, cos, sin, hidden)
+        x = x + self.self_attn.decode_at(self.input_layernorm(x), position, cos, sin_signed, hidden)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -296,9 +324,9 @@ class DecoderStack(nn.Module):
     def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """x: (B, T, C) embeddings at positions [start, start+T) -> normed hidden states (B, T, C)."""
         assert self.rope is not None
-        cos, sin = self.rope(start, x.shape[1], x.dtype)
+        cos, sin_signed = self.rope(start, x.shape[1], x.dtype)
         for layer in self.layers:
-            x = layer(x, start, cos, sin)
+            x = layer(x, start, cos, sin_signed)
         return self.norm(x)
 
     def decode_at(self, x: torch.Tensor, position: torch.Tensor, window: int) -> torch.Tensor:
@@ -310,8 +338,8 @@ class DecoderStack(nn.Module):
         """
         assert self.rope is not None
         cos = self.rope.cos.index_select(0, position).to(x.dtype)  # (1, hd)
-        sin = self.rope.sin.index_select(0, position).to(x.dtype)
+        sin_signed = self.rope.sin_signed.index_select(0, position).to(x.dtype)
         hidden = (torch.arange(window, device=x.device) > position).view(1, window)
         for layer in self.layers:
-            x = layer.decode_at(x, position, cos, sin, hidden)
+            x = layer.decode_at(x, position, cos, sin_signed, hidden)
         return self.norm(x)
