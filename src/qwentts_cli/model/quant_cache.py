@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 
 import torch
 
@@ -35,12 +36,19 @@ def cache_root() -> str:
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "qwentts")
 
 
-def cache_file(weight_files: list[str], mode: str) -> str:
-    """Where the int8 rows of this checkpoint (as it is now on disk) and mode are kept."""
-    key = hashlib.sha256(f"{FORMAT}\0{mode}\0".encode())
+def cache_file(weight_files: list[str], mode: str, dtype: torch.dtype) -> str:
+    """Where the int8 rows of this checkpoint (as it is now on disk), mode and load dtype are kept.
+
+    The dtype counts because a float32 checkpoint loaded in bfloat16 is quantized from its
+    narrowed weights. The file's inode and change time catch a same-size replacement that kept
+    the modification time (`cp -p`, `rsync -a`); the package version, a change of the code.
+    """
+    from qwentts_cli import __version__
+
+    key = hashlib.sha256(f"{FORMAT}\0{__version__}\0{mode}\0{dtype}\0".encode())
     for path in weight_files:
         stat = os.stat(path)
-        key.update(f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        key.update(f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0{stat.st_ctime_ns}\0".encode())
     return os.path.join(cache_root(), "int8", f"{key.hexdigest()[:32]}.safetensors")
 
 
@@ -57,6 +65,8 @@ def read_rows(path: str, shapes: dict[str, tuple[int, int]]) -> MappedTensors | 
         q, scale = rows.get(f"{name}.q"), rows.get(f"{name}.scale")
         if q is None or scale is None or q.dtype != torch.int8 or tuple(q.shape) != (n, k) \
                 or scale.dtype != torch.float32 or tuple(scale.shape) != (n,):
+            return None
+        if not bool((scale > 0).all()):  # quantize_rows never writes one: zeroed data (a crash)
             return None
     return rows
 
@@ -110,16 +120,38 @@ class RowsWriter:
             self.abandon()
             return
         try:
+            self.file.flush()
+            os.fsync(self.file.fileno())  # on disk before it has its name: no zeroed file after a power cut
             self.file.close()
             os.replace(self.temp, self.path)
         except OSError:
             self.abandon()
         self.file = None
+        _remove_stale_parts(os.path.dirname(self.path))
 
     def abandon(self) -> None:
         """Give up on this cache file (a full or read-only disk): loading goes on without it."""
         if self.file is not None:
-            self.file.close()
+            try:
+                self.file.close()  # flushes: fails again on a full disk
+            except OSError:
+                pass
             self.file = None
-        if getattr(self, "temp", None) and os.path.exists(self.temp):
-            os.remove(self.temp)
+        try:
+            if getattr(self, "temp", None) and os.path.exists(self.temp):
+                os.remove(self.temp)
+        except OSError:
+            pass
+
+
+STALE_PART_SECONDS = 3600
+
+
+def _remove_stale_parts(folder: str) -> None:
+    """Delete `.part` files a killed process left behind (an hour old: no live writer takes that long)."""
+    try:
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".part") and time.time() - entry.stat().st_mtime > STALE_PART_SECONDS:
+                os.remove(entry.path)
+    except OSError:
+        pass

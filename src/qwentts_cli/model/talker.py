@@ -143,14 +143,15 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     quantize_after: tuple[str, str] | None = None  # (mode, cache file to write) when quantizing below
     if quantize:
         names = quantized_linears(talker, quantize)
-        cache = cache_file(files, quantize)
+        cache = cache_file(files, quantize, dtype)
         cached = read_rows(cache, {name: tuple(talker.get_submodule(name).weight.shape) for name in names})
         if cached is None:
             kept.update(f"{name}.weight" for name in names)
             quantize_after = (quantize, cache)
         else:
             # The int8 rows of a previous load: these linears' float matrices are never read, nor fused.
-            biases = {name: talker_tensors.get(f"{name}.bias") for name in names}
+            # Biases as assign_weights would have made them (in `dtype`), so a warm load equals a cold one.
+            biases = {name: talker_tensors[f"{name}.bias"].to(dtype) for name in names if f"{name}.bias" in talker_tensors}
             swap_in_cached(talker, quantize, names, cached, biases)
             _drop_tensors_of(talker_tensors, names, plan)
             plan = [entry for entry in plan if entry[0][: -len(".weight")] not in names]
