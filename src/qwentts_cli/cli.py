@@ -38,6 +38,12 @@ app.command("normalize")(normalize_command)
 app.command("tokenize")(tokenize_command)
 
 MODEL_HELP = "Checkpoint directory or Hugging Face repo id (default: $QWENTTS_MODEL, else Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice from the HF cache)."
+QUANTIZE_HELP = (
+    "int8: int8 weights (and activations) for the talker and code predictor, ~3x faster on CPU, not exact; "
+    "int8-weight: weight-only int8. See docs/benchmark.md for the drift. The first run on a checkpoint "
+    "quantizes it and keeps the int8 rows in ~/.cache/qwentts ($QWENTTS_CACHE_DIR) for later runs."
+)
+CUDA_GRAPHS_HELP = "On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
 
 
 def _version(value: bool) -> None:
@@ -92,12 +98,11 @@ def synth(
     dump_codes: Optional[Path] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy."),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     quantize: Optional[str] = typer.Option(
-        None, "--quantize", help="int8: int8 weights (and activations) for the talker and code predictor, ~3x faster on CPU, "
-        "not exact; int8-weight: weight-only int8. See docs/benchmark.md for the drift."
+        None, "--quantize", help=QUANTIZE_HELP
     ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     cuda_graphs: bool = typer.Option(
-        True, "--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
+        True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP
     ),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
@@ -295,12 +300,11 @@ def bench(
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s"),
     dtype: str = typer.Option("float32", "--dtype"),
     quantize: Optional[str] = typer.Option(
-        None, "--quantize", help="int8: int8 weights (and activations) for the talker and code predictor, ~3x faster on CPU, "
-        "not exact; int8-weight: weight-only int8. See docs/benchmark.md for the drift."
+        None, "--quantize", help=QUANTIZE_HELP
     ),
     device: str = typer.Option("cpu", "--device"),
     cuda_graphs: bool = typer.Option(
-        True, "--cuda-graphs/--no-cuda-graphs", help="On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
+        True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP
     ),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's choice)."),
     compare_official: bool = typer.Option(False, "--compare-official", help="Also time the official qwen-tts package (if installed) on the same checkpoint."),
