@@ -165,15 +165,19 @@ def windows_up_to(capacity: int) -> list[int]:
 def test_every_window_is_captured_at_the_first_step_and_again_after_reallocation(graphed):
     steps, L, embed = _prefilled(graphed)
     capacity = graphed.talker.model.layers[0].self_attn.cache.max_len
-    steps.talker_step(embed, L)
+    hidden, _ = steps.talker_step(embed, L)
     first = dict(steps.talker_steps)
     assert sorted(first) == windows_up_to(capacity)  # none left to capture mid-utterance
+    steps.predict(hidden.clone(), torch.tensor([[5]]), graphed.greedy(), None)
+    (loop,) = steps.predictor_loops.values()
     steps.talker_step(embed, L + 1)
     assert steps.talker_steps == first  # one capture per window, not per position
     graphed.talker.model.setup_caches(2 * capacity, torch.float32, torch.device("cpu"))  # larger: new buffers
     steps.talker_step(embed, L)
     assert sorted(steps.talker_steps) == windows_up_to(2 * capacity)
     assert all(steps.talker_steps[w] is not first[w] for w in first)  # captured again, over the new cache
+    steps.predict(hidden.clone(), torch.tensor([[5]]), graphed.greedy(), None)
+    assert list(steps.predictor_loops.values()) == [loop]  # its own cache did not move: kept
 
 
 def test_exponential_noise_draws_from_the_distribution():

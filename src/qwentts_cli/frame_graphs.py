@@ -107,7 +107,8 @@ class GraphedSteps:
         self.noise = torch.ones(predictor.num_code_groups - 1, predictor.vocab_size, device=device)
         self.talker_steps: dict[int, Replayable] = {}
         self.predictor_loops: dict[tuple, Replayable] = {}
-        self.generations: tuple[int, int] | None = None
+        # The cache allocations each kind of graph was captured over (DecoderStack.cache_generation).
+        self.talker_generation = self.predictor_generation = -1
 
     def cache_capacity(self, positions: int) -> int:
         """KV cache length to allocate for `positions`: whole windows, so that captured graphs
@@ -115,12 +116,13 @@ class GraphedSteps:
         return min(attention_window(positions), self.talker.cfg.stack.max_position_embeddings)
 
     def _check_buffers(self) -> None:
-        """Forget every graph once a cache or RoPE table was reallocated (they hold the old addresses)."""
-        generations = (self.talker.model.cache_generation, self.talker.code_predictor.model.cache_generation)
-        if generations != self.generations:
+        """Forget the graphs whose cache or RoPE table was reallocated (they hold the old addresses)."""
+        if self.talker.model.cache_generation != self.talker_generation:
             self.talker_steps.clear()
+            self.talker_generation = self.talker.model.cache_generation
+        if self.talker.code_predictor.model.cache_generation != self.predictor_generation:
             self.predictor_loops.clear()
-            self.generations = generations
+            self.predictor_generation = self.talker.code_predictor.model.cache_generation
 
     def talker_step(self, embed: torch.Tensor, position: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The talker at `position` -> (hidden (1, 1, C), logits (1, V)), valid until the next call."""
@@ -133,13 +135,10 @@ class GraphedSteps:
             # Capture this window and every larger one the cache holds now, so that no capture
             # (a device sync and a warm-up run) lands in the middle of an utterance later. Each
             # warm-up writes this position's k, v from this frame's input: what the replay writes.
-            while True:
-                if window not in self.talker_steps:
-                    self.talker_steps[window] = self._talker_graph(window)
-                if window >= capacity:
-                    break
-                window = min(2 * window, capacity)
-            window = min(attention_window(position + 1), capacity)
+            larger = window
+            while larger not in self.talker_steps:
+                self.talker_steps[larger] = self._talker_graph(larger)
+                larger = min(2 * larger, capacity)
         return self.talker_steps[window]()
 
     def _talker_graph(self, window: int) -> Replayable:
