@@ -53,14 +53,14 @@ def test_fused_projections_are_the_separate_ones(model_dir, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_rope_with_the_sign_on_sin_is_the_official_rotation(dtype):
-    from qwentts_cli.model.layers import RotaryTable, apply_rope, apply_rope_reference
+    from qwentts_cli.model.layers import RotaryTable, apply_rope, apply_rope_reference, rope_angles
 
     torch.manual_seed(1)
     table = RotaryTable(128, 1_000_000.0, 3000)
     x = (torch.randn(2, 16, 7, 128) * 4).to(dtype)
     for start in (0, 1, 257, 2990):
         cos, sin_signed = table(start, 7, dtype)
-        sin = table.sin[start : start + 7].to(dtype)
+        sin = rope_angles(128, 1_000_000.0, 3000).sin()[start : start + 7].to(dtype)
         assert torch.equal(apply_rope(x, cos, sin_signed), apply_rope_reference(x, cos, sin))
 
 
@@ -80,7 +80,7 @@ def test_rms_normalize_times_the_weight_is_rms_norm(dtype):
 @torch.inference_mode()
 def test_attention_heads_normed_and_rotated_together_are_the_separate_ones(model_dir):
     # q and k are normalized in one call and rotated in one call; the official code does each apart.
-    from qwentts_cli.model.layers import apply_rope_reference
+    from qwentts_cli.model.layers import apply_rope_reference, rope_angles
 
     cfg = TTSConfig.from_dir(str(model_dir))
     talker = talker_module.load_talker(str(model_dir), cfg)
@@ -90,7 +90,7 @@ def test_attention_heads_normed_and_rotated_together_are_the_separate_ones(model
         B, T, nh, nkv, hd = 1, 5, attn.n_heads, attn.n_kv_heads, attn.head_dim
         x = torch.randn(B, T, attn.qkv_proj.weight.shape[1]) * 2
         cos, sin_signed = stack.rope(3, T, torch.float32)
-        sin = stack.rope.sin[3 : 3 + T]
+        sin = rope_angles(hd, stack.cfg.rope_theta, 16).sin()[3 : 3 + T]
         q, k, v = attn.qkv_proj(x).split([nh * hd, nkv * hd, nkv * hd], dim=-1)
         q_ref = apply_rope_reference(attn.q_norm.reference(q.reshape(B, T, nh, hd)).transpose(1, 2), cos, sin)
         k_ref = apply_rope_reference(attn.k_norm.reference(k.reshape(B, T, nkv, hd)).transpose(1, 2), cos, sin)

@@ -65,6 +65,15 @@ def rope_inverse_frequencies(head_dim: int, theta: float) -> torch.Tensor:
     return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
 
 
+def rope_angles(head_dim: int, theta: float, max_positions: int) -> torch.Tensor:
+    """(P, hd) float32 rotation angles, each frequency twice, as the official tables are built
+    (their cos and sin are the official RoPE tables)."""
+    inv_freq = rope_inverse_frequencies(head_dim, theta)
+    positions = torch.arange(max_positions, dtype=torch.float32)
+    freqs = positions[:, None] * inv_freq[None, :]  # (P, hd/2)
+    return torch.cat((freqs, freqs), dim=-1)
+
+
 class RotaryTable(nn.Module):
     """cos/sin for positions [0, max_positions), computed once in float32.
 
@@ -75,14 +84,11 @@ class RotaryTable(nn.Module):
 
     def __init__(self, head_dim: int, theta: float, max_positions: int):
         super().__init__()
-        inv_freq = rope_inverse_frequencies(head_dim, theta)
-        positions = torch.arange(max_positions, dtype=torch.float32)
-        freqs = positions[:, None] * inv_freq[None, :]  # (P, hd/2)
-        emb = torch.cat((freqs, freqs), dim=-1)  # (P, hd)
-        sin = emb.sin()
+        angles = rope_angles(head_dim, theta, max_positions)
         half = head_dim // 2
-        self.register_buffer("cos", emb.cos(), persistent=False)
-        self.register_buffer("sin", sin, persistent=False)  # the official table (apply_rope_reference)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        # The official sin table with its first half negated (see apply_rope).
+        sin = angles.sin()
         self.register_buffer("sin_signed", torch.cat((-sin[:, :half], sin[:, half:]), dim=-1), persistent=False)
 
     def forward(self, start: int, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

@@ -93,7 +93,7 @@ class RowsWriter:
         self.base = 8 + len(text)
         self.offsets = {name: info["data_offsets"][0] for name, info in header.items() if name != "__metadata__"}
         self.missing = set(shapes)
-        self.file = None
+        self.file = self.temp = None
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, self.temp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
@@ -138,7 +138,7 @@ class RowsWriter:
                 pass
             self.file = None
         try:
-            if getattr(self, "temp", None) and os.path.exists(self.temp):
+            if self.temp and os.path.exists(self.temp):
                 os.remove(self.temp)
         except OSError:
             pass

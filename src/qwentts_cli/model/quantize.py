@@ -51,10 +51,6 @@ class DynamicInt8Linear(nn.Module):
         self.packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
         self.out_features = q.shape[0]
 
-    @classmethod
-    def from_linear(cls, linear: nn.Linear) -> "DynamicInt8Linear":
-        return cls(*quantize_rows(linear.weight.detach()), linear.bias)
-
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
         # reduce_range=False: with VNNI the int8 x int8 products accumulate in int32, no saturation.
@@ -78,10 +74,6 @@ class WeightOnlyInt8Linear(nn.Module):
         self.register_buffer("weight_int8", q, persistent=False)
         self.register_buffer("scale", scale.to(torch.bfloat16), persistent=False)
         self.register_buffer("bias", None if bias is None else bias.detach().float(), persistent=False)
-
-    @classmethod
-    def from_linear(cls, linear: nn.Linear) -> "WeightOnlyInt8Linear":
-        return cls(*quantize_rows(linear.weight.detach()), linear.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
