@@ -1,4 +1,9 @@
-"""Shared test fixtures: the micro checkpoint with golden outputs from the official package."""
+"""Shared test fixtures: the micro checkpoint (tests/fixtures) with golden outputs from the official package.
+
+Test layout: unit/ (in-process, the micro checkpoint or no checkpoint), parity/ (against
+the golden data), cli/ (the command line: in-process through `main()`, and a few real
+subprocesses where a process is the point: pipes, signals, ttys, import cost, the wheel).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,16 @@ import json
 import os
 from pathlib import Path
 
-import pytest
+# Read when the normalizer is first imported: set before any test module can import it, so a rule
+# that raises fails its test instead of being skipped (text/normalize/common.py).
+os.environ["QWENTTS_NORMALIZE_STRICT"] = "1"
 
-REPO = Path(__file__).resolve().parent.parent
-# The parity fixture lives beside the checkout (../shared), as in CI; QWENTTS_FIXTURE overrides.
-FIXTURE = Path(os.environ.get("QWENTTS_FIXTURE", REPO.parent / "shared" / "fixtures" / "qwen3-tts-micro"))
+import pytest  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+# The parity fixture travels with the repository; QWENTTS_FIXTURE points the suite at another copy.
+FIXTURE = Path(os.environ.get("QWENTTS_FIXTURE", TESTS / "fixtures" / "qwen3-tts-micro"))
 GOLDEN_CASES = ["ru_short", "en_medium", "auto_dialect", "ru_streaming_text"]
 
 
@@ -35,6 +45,17 @@ def load_case(name: str) -> dict:
         return json.load(f)
 
 
+def golden_request(case: dict, greedy_sampling) -> dict:
+    """The request fields that reproduce a golden case (greedy; the official generate keeps N - 1 of N tokens)."""
+    return dict(
+        speaker=case["speaker"],
+        language=case["language"],
+        sampling=greedy_sampling(repetition_penalty=case.get("repetition_penalty", 1.05)),
+        max_frames=case["max_new_tokens"] - 1,
+        streaming_text=not case.get("non_streaming_mode", True),
+    )
+
+
 @pytest.fixture(scope="session")
 def synthesizer(model_dir: Path):
     from qwentts_cli.runtime import Synthesizer
@@ -44,8 +65,8 @@ def synthesizer(model_dir: Path):
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache_dir(tmp_path_factory):
-    """Keep the int8 row cache (model/quant_cache.py) out of the user's ~/.cache during tests."""
-    from qwentts_cli.model.quant_cache import CACHE_ENV
+    """Keep the int8 row cache (load/quant_cache.py) out of the user's ~/.cache during tests."""
+    from qwentts_cli.load.quant_cache import CACHE_ENV
 
     previous = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("qwentts-cache"))

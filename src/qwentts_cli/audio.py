@@ -29,7 +29,7 @@ def output_format(path: str, subtype: str) -> tuple[str, str]:
         raise UsageError(f"cannot tell the audio format of '{path}'; use a .wav, .flac or .ogg file name")
     subtypes = SUBTYPES[ext]
     if subtype not in subtypes:
-        raise UsageError(f"--subtype {subtype} does not fit {ext} files; use one of: {', '.join(subtypes)}")
+        raise UsageError(f"<subtype> {subtype} does not fit {ext} files; use one of: {', '.join(subtypes)}")
     return FORMATS[ext], subtypes[subtype]
 
 
@@ -47,17 +47,21 @@ def check_writable(path: str) -> None:
 def write_atomic(path: str, write: Callable[[str], None]) -> None:
     """Run `write(tmp_path)` on a temporary file beside `path`, then rename it into place.
 
-    On any failure (or Ctrl-C) the temporary file is removed and `path` is untouched.
+    On any failure (or Ctrl-C) the temporary file is removed and `path` is untouched; a failed
+    write (a full disk, a read-only folder) is an OutputError naming `path`.
     """
     parent = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".qwentts-", suffix=os.path.splitext(path)[1], dir=parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".qwentts-", suffix=os.path.splitext(path)[1], dir=parent)
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise OutputError(f"cannot write '{path}': {e.strerror or e}; nothing was written there") from e
         raise
 
 
@@ -81,15 +85,24 @@ def write_codes(path: str, codes: np.ndarray) -> None:
 
 # --- sample formats, post-processing --------------------------------------------------------
 
-PCM_FORMATS = ("s16le", "f32le")
+PCM_FORMATS = ("s16le", "f32le")  # raw audio on stdout
+# The raw sample format an incrementally written WAV holds, per WAV subtype.
+WAV_STREAM_PCM = {"pcm16": "s16le", "pcm24": "s24le", "float": "f32le"}
+_PCM_BITS = {"s16le": 16, "s24le": 24, "f32le": 32}
 
 
 def to_pcm(samples: np.ndarray, pcm: str) -> bytes:
-    """Float samples -> raw little-endian PCM bytes (s16le: clipped and rounded; f32le: as is)."""
+    """Float samples -> raw little-endian PCM bytes (s16le, s24le: clipped, scaled by 2^15 - 1 or
+    2^23 - 1 and rounded; f32le: as is). libsndfile rounds a one-shot file's samples its own way:
+    the two agree within 2 steps of the integer format."""
     samples = np.asarray(samples, dtype=np.float32)
     if pcm == "f32le":
         return samples.astype("<f4").tobytes()
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+    clipped = np.clip(samples, -1.0, 1.0)
+    if pcm == "s24le":
+        ints = (clipped * np.float32(8388607.0)).round().astype("<i4")
+        return ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()  # the low three bytes, little-endian
+    return (clipped * 32767.0).round().astype("<i2").tobytes()
 
 
 # Silence is what stays below this RMS (-50 dBFS) over 10 ms windows; a little margin is kept
@@ -157,7 +170,7 @@ class StreamingWavWriter:
         self.pcm = pcm
         self.data_bytes = 0
         self.file = open(path, "wb")
-        bits, fmt_tag = (16, 1) if pcm == "s16le" else (32, 3)  # PCM or IEEE float
+        bits, fmt_tag = _PCM_BITS[pcm], 3 if pcm == "f32le" else 1  # IEEE float or PCM
         block = bits // 8
         header = b"RIFF" + (36).to_bytes(4, "little") + b"WAVE"
         header += b"fmt " + (16).to_bytes(4, "little") + fmt_tag.to_bytes(2, "little") + (1).to_bytes(2, "little")

@@ -1,4 +1,5 @@
-"""Dataclasses parsed from a Qwen3-TTS checkpoint's config.json and generation_config.json.
+"""Every config of qwentts, frozen: parsed from a checkpoint's config.json, generation_config.json and
+speech_tokenizer/config.json.
 
 Pure Python (no torch), so `qwentts info` and argument validation stay cheap.
 """
@@ -6,11 +7,12 @@ Pure Python (no torch), so `qwentts info` and argument validation stay cheap.
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from qwentts_cli.errors import CheckpointError, UnsupportedConfigError, UsageError
+from qwentts_cli.errors import CheckpointError, UnsupportedConfigError
 
 SUPPORTED_MODEL_TYPES = ("custom_voice", "base", "voice_design")
 
@@ -180,28 +182,8 @@ class TTSConfig:
             return None
         return "ryan" if "ryan" in self.speakers else self.speakers[0]
 
-    def validate_request(self, speaker: str | None, language: str, instruct: str | None) -> str | None:
-        """Check a request against this model before any weights load; returns the speaker to use."""
-        if self.model_type == "base":
-            raise UnsupportedConfigError(
-                "this is a Base (voice-cloning) model and voice cloning is not supported yet; "
-                "use a CustomVoice model such as Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
-            )
-        if self.model_type == "voice_design":
-            if speaker:
-                raise UsageError("VoiceDesign models have no built-in speakers; describe the voice with --instruct")
-            if not instruct:
-                raise UsageError('VoiceDesign models need a voice description; pass --instruct "..."')
-        else:
-            speaker = speaker or self.default_speaker
-            if speaker is None or speaker.lower() not in self.talker.speaker_ids:
-                raise UsageError(f"unknown speaker '{speaker}'; choose one of: {', '.join(self.speakers)}")
-        if language.lower() not in self.languages:
-            raise UsageError(f"unknown language '{language}'; choose one of: {', '.join(self.languages)}")
-        return speaker
 
-
-@dataclass
+@dataclass(frozen=True)
 class SamplingConfig:
     """How tokens are picked. Defaults follow the official package (and generation_config.json)."""
 
@@ -233,3 +215,86 @@ class SamplingConfig:
             subtalker_top_p=float(cfg.get("subtalker_top_p", base.subtalker_top_p)),
             subtalker_temperature=float(cfg.get("subtalker_temperature", base.subtalker_temperature)),
         )
+
+
+@dataclass(frozen=True)
+class CodecDecoderConfig:
+    """The decoder part of speech_tokenizer/config.json; defaults are the official config class's."""
+
+    codebook_dim: int
+    codebook_size: int = 2048
+    num_quantizers: int = 16
+    latent_dim: int = 1024
+    hidden_size: int = 1024
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 8
+    num_attention_heads: int = 16
+    num_key_value_heads: int = 16
+    head_dim: int | None = None  # None: hidden_size // num_attention_heads
+    sliding_window: int = 72
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    attention_bias: bool = False
+    upsampling_ratios: tuple[int, ...] = (2, 2)
+    upsample_rates: tuple[int, ...] = (8, 5, 4, 3)
+    decoder_dim: int = 1536
+    sample_rate: int = 24000
+
+    def __post_init__(self) -> None:
+        # Derived once here so the frozen value is complete (frozen: through object.__setattr__).
+        if self.head_dim is None:
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        object.__setattr__(self, "upsampling_ratios", tuple(self.upsampling_ratios))
+        object.__setattr__(self, "upsample_rates", tuple(self.upsample_rates))
+
+    @property
+    def frame_samples(self) -> int:
+        """Waveform samples per code frame (1920 = 2 * 2 * 8 * 5 * 4 * 3)."""
+        return math.prod(self.upsampling_ratios) * math.prod(self.upsample_rates)
+
+    @classmethod
+    def from_tokenizer_config(cls, tokenizer_config: dict, source: str = "config.json") -> CodecDecoderConfig:
+        """Parse the speech tokenizer's config.json; raise UnsupportedConfigError for what we cannot run."""
+
+        def unsupported(what: str) -> UnsupportedConfigError:
+            return UnsupportedConfigError(f"{source}: {what}; only the Qwen3-TTS 12Hz speech tokenizer is supported")
+
+        model_type = tokenizer_config.get("model_type")
+        if model_type != "qwen3_tts_tokenizer_12hz":
+            raise unsupported(f"model_type is {model_type!r}, not 'qwen3_tts_tokenizer_12hz'")
+        dec = tokenizer_config.get("decoder_config")
+        if not isinstance(dec, dict):
+            raise unsupported("there is no decoder_config")
+        if "codebook_dim" not in dec:
+            raise unsupported("decoder_config has no codebook_dim")
+        if dec.get("hidden_act", "silu") != "silu":
+            raise unsupported(f"decoder hidden_act {dec['hidden_act']!r} (only 'silu')")
+        rope_scaling = dec.get("rope_scaling")
+        if rope_scaling and rope_scaling.get("rope_type", rope_scaling.get("type")) != "default":
+            raise unsupported(f"decoder rope_scaling {rope_scaling}")
+        if dec.get("partial_rotary_factor", 1.0) != 1.0:
+            raise unsupported("decoder partial_rotary_factor != 1")
+        if not dec.get("sliding_window"):
+            raise unsupported("decoder without a sliding_window")
+        names = {f.name for f in fields(cls)} - {"sample_rate"}
+        config = cls(
+            **{k: v for k, v in dec.items() if k in names},
+            sample_rate=int(tokenizer_config.get("output_sample_rate", 24000)),
+        )
+        if config.num_quantizers < 2:
+            raise unsupported("fewer than 2 quantizers (the decoder splits codebook 0 from the rest)")
+        if config.codebook_dim % 2:
+            raise unsupported(f"odd codebook_dim {config.codebook_dim}")
+        if config.num_attention_heads % config.num_key_value_heads:
+            raise unsupported("num_attention_heads is not a multiple of num_key_value_heads")
+        if config.decoder_dim % 2 ** len(config.upsample_rates):
+            raise unsupported(f"decoder_dim {config.decoder_dim} does not halve {len(config.upsample_rates)} times")
+        hop = tokenizer_config.get("decode_upsample_rate", config.frame_samples)
+        if hop != config.frame_samples:
+            raise unsupported(f"decode_upsample_rate {hop} != the product of the upsampling factors "
+                              f"({config.frame_samples})")
+        return config
+
+    @classmethod
+    def from_json(cls, path: str) -> CodecDecoderConfig:
+        return cls.from_tokenizer_config(read_json(path), source=path)

@@ -1,4 +1,17 @@
-"""User-facing error types: library code raises these, the CLI turns them into one stderr line."""
+"""Error types that carry data: library code raises them, the CLI words them as one stderr line.
+
+A message may name a parameter of the library as `<name>` or `<name=value>` (`<max_frames>`,
+`<device=cpu>`). `str(error)` shows it as the Python parameter (`max_frames`, `device=cpu`);
+the CLI renders the same error with its own option names (`--max-frames`, `--device cpu`),
+so library code never names a CLI flag and a Python caller never reads one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+_PARAM = re.compile(r"<([A-Za-z_][\w]*(?:=[^<>\s]*)?)>")
 
 
 class QwenTTSError(Exception):
@@ -6,11 +19,59 @@ class QwenTTSError(Exception):
 
     exit_code = 1
 
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def render(self, name: Callable[[str], str] = lambda param: param) -> str:
+        """The message with each `<param>` written by `name` (the CLI passes its flag names)."""
+        return _PARAM.sub(lambda m: name(m.group(1)), self.message)
+
+    def __str__(self) -> str:
+        return self.render()
+
 
 class UsageError(QwenTTSError):
     """Bad arguments or input text."""
 
     exit_code = 2
+
+
+class UnknownChoice(UsageError):
+    """A value outside a fixed set (a speaker, a language, a device, a dtype)."""
+
+    def __init__(self, param: str, value: object, choices: Sequence[str]):
+        self.param, self.value, self.choices = param, value, list(choices)
+        super().__init__(f"unknown <{param}> {value!r}; choose one of: {', '.join(self.choices)}")
+
+
+class EmptyText(UsageError):
+    """Nothing to speak."""
+
+    def __init__(self, what: str = "the text"):
+        super().__init__(f"{what} is empty; give some text to speak")
+
+
+class TextTooLong(UsageError):
+    """A piece of text whose prompt does not fit the model's context."""
+
+    def __init__(self, tokens: int, context: int):
+        self.tokens, self.context = tokens, context
+        super().__init__(
+            f"the text is too long for one pass ({tokens} tokens, the model's context is {context}); "
+            "split it into shorter pieces"
+        )
+
+
+class ContextExceeded(UsageError):
+    """A prompt plus the frames asked for do not fit the model's context."""
+
+    def __init__(self, positions: int, frames: int, context: int):
+        self.positions, self.frames, self.context = positions, frames, context
+        super().__init__(
+            f"the prompt ({positions} positions) plus {frames} frames exceeds the model's context of "
+            f"{context}; split the text or lower <max_frames>"
+        )
 
 
 class ModelNotFoundError(QwenTTSError):
@@ -37,3 +98,6 @@ class StdoutClosed(QwenTTSError):
     """
 
     exit_code = 0
+
+    def __init__(self) -> None:
+        super().__init__("stdout was closed")

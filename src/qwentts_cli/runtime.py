@@ -6,57 +6,70 @@ The Python API of qwentts:
     result = synth.synthesize("Привет, мир!", speaker="ryan", language="russian")
     result.codes   # (frames, 16) int64
     result.audio   # (samples,) float32 at result.sample_rate
+
+Every method takes a `SynthesisRequest` (request.py), or its fields as keywords. A request
+is checked against the model once per call; then each piece of text is tokenized, laid out
+as a prompt (generate/prompt.py) and run through the frame loop (generate/loop.py), and
+the codes are decoded by the speech-tokenizer decoder (model/codec/).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from qwentts_cli.checkpoint import resolve_model_dir
 from qwentts_cli.config import SamplingConfig, TTSConfig
-from qwentts_cli.errors import UsageError
-from qwentts_cli.generate import FrameGenerator, StepTimes, build_prompt
-from qwentts_cli.model.codec import CodecDecoder, load_codec_decoder
-from qwentts_cli.model.quantize import MODES as QUANTIZE_MODES, quantize_talker
-from qwentts_cli.model.talker import Talker, load_talker
-from qwentts_cli.text.tokenizer import load_tokenizer
+from qwentts_cli.errors import EmptyText, TextTooLong, UnknownChoice, UsageError
+from qwentts_cli.generate.loop import FrameGenerator
+from qwentts_cli.generate.prompt import build_prompt, text_token_count
+from qwentts_cli.generate.timing import StepTimes
+from qwentts_cli.load.checkpoint import Checkpoint
+from qwentts_cli.model.codec import CodecDecoder
+from qwentts_cli.model.quantize import MODES as QUANTIZE_MODES
+from qwentts_cli.model.talker import Talker
+from qwentts_cli.request import ResolvedRequest, SynthesisRequest, resolve_request
+from qwentts_cli.text.tokenizer import TextTokenizer, load_tokenizer
 
 SAMPLE_RATE = 24000
 FRAME_RATE = 12.5
 # Without EOS, generation stops at this many frames: a fixed allowance plus a per-token one.
 # Speech runs at roughly 2-4 frames (0.16-0.32 s) per text token, so 10 per token is ~3x
-# slow speech; --max-frames overrides it.
+# slow speech; a request's max_frames overrides it.
 FRAME_CAP_BASE = 60
 FRAME_CAP_PER_TOKEN = 10
+# Positions the prompt takes beyond its text ids (codec control rows: think, language,
+# speaker, pad, bos), kept free of frames so a prompt near the context limit still fits.
+PROMPT_OVERHEAD = 16
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
 
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+        raise UsageError(f"<device={device}> was asked for but no CUDA GPU is available; use <device=cpu>")
     if device != "cpu" and not device.startswith("cuda"):
-        raise UsageError(f"unknown device '{device}'; use cpu, cuda or auto")
+        raise UnknownChoice("device", device, ["cpu", "cuda", "auto"])
     return torch.device(device)
 
 
 def resolve_dtype(dtype: str) -> torch.dtype:
     if dtype not in DTYPES:
-        raise UsageError(f"unknown dtype '{dtype}'; use one of: {', '.join(DTYPES)}")
+        raise UnknownChoice("dtype", dtype, list(DTYPES))
     return DTYPES[dtype]
 
 
-# Streamed decodes grow to this many frames: per frame, the streaming decoder costs ~57 ms
-# one frame at a time, ~32 ms four at a time and ~25 ms eight at a time, about a one-shot
-# decode (real 0.6B codec shape, 2-core Xeon, float32; docs/benchmark.md).
-STREAM_MAX_CHUNK_FRAMES = 8
+def check_quantize(quantize: str | None, device: torch.device) -> None:
+    if quantize is None:
+        return
+    if quantize not in QUANTIZE_MODES:
+        raise UnknownChoice("quantize", quantize, QUANTIZE_MODES)
+    if device.type != "cpu":
+        raise UsageError("<quantize> uses CPU int8 kernels; on a GPU use <dtype=bfloat16> instead")
 
 
 def chunk_schedule(first: int, largest: int) -> Iterator[int]:
@@ -65,15 +78,6 @@ def chunk_schedule(first: int, largest: int) -> Iterator[int]:
     while True:
         yield size
         size = min(2 * size, largest)
-
-
-def check_quantize(quantize: str | None, device: torch.device) -> None:
-    if quantize is None:
-        return
-    if quantize not in QUANTIZE_MODES:
-        raise UsageError(f"unknown --quantize {quantize!r}; use one of: {', '.join(QUANTIZE_MODES)}")
-    if device.type != "cpu":
-        raise UsageError("--quantize uses CPU int8 kernels; on a GPU use --dtype bfloat16 instead")
 
 
 @dataclass
@@ -96,6 +100,13 @@ class SynthesisResult:
         return len(self.audio) / self.sample_rate
 
 
+def _as_request(request: SynthesisRequest | None, fields: dict) -> SynthesisRequest:
+    """A request from a request and/or keyword fields (fields override)."""
+    if request is None:
+        return SynthesisRequest(**fields)
+    return replace(request, **fields) if fields else request
+
+
 class Synthesizer:
     def __init__(
         self,
@@ -104,14 +115,14 @@ class Synthesizer:
         sampling: SamplingConfig,
         talker: Talker,
         codec: CodecDecoder,
-        tokenizer,
+        tokenizer: TextTokenizer,
         device: torch.device,
         dtype: torch.dtype,
         graphs: bool | None = None,
     ):
         self.model_dir = model_dir
         self.config = config
-        self.sampling = sampling
+        self.sampling = sampling  # the checkpoint's defaults (generation_config.json)
         self.talker = talker
         self.codec = codec
         self.tokenizer = tokenizer
@@ -126,38 +137,44 @@ class Synthesizer:
 
         `random:0.6b` / `random:1.7b` build the published shapes with random weights (timings only).
         `quantize` ("int8", "int8-weight"; CPU only) makes the per-frame linears int8.
-        `graphs`: the frame loop as CUDA graphs (default: on a GPU; see frame_graphs.py).
+        `graphs`: the frame steps as CUDA graphs (default: on a GPU; see generate/graphs.py).
         """
-        if model and model.startswith("random:"):
-            return cls.random(model.split(":", 1)[1], device, dtype, quantize=quantize, graphs=graphs)
-        model_dir = resolve_model_dir(model)
-        config = TTSConfig.from_dir(model_dir)
-        dev, dt = resolve_device(device), resolve_dtype(dtype)
-        check_quantize(quantize, dev)
-        tokenizer = load_tokenizer(model_dir)
-        talker = load_talker(model_dir, config, dt, dev, quantize=quantize)
-        # The codec stays float32: it is a small share of the time and its output is the audio itself.
-        codec = load_codec_decoder(os.path.join(model_dir, "speech_tokenizer"), dtype=torch.float32, device=dev)
-        return cls(model_dir, config, SamplingConfig.from_generation_config(model_dir), talker, codec, tokenizer, dev, dt,
-                   graphs)
+        from qwentts_cli.load.checkpoint import open_checkpoint
+
+        return cls.load(open_checkpoint(model), device, dtype, quantize, graphs)
 
     @classmethod
-    def random(cls, size: str, device: str = "cpu", dtype: str = "float32", seed: int = 0,
-               quantize: str | None = None, graphs: bool | None = None) -> "Synthesizer":
-        """The published architecture of `size` (0.6b, 1.7b) with random weights, built in memory."""
-        from qwentts_cli.model.presets import preset_config, random_codec, random_talker
-
-        config = preset_config(size)
+    def load(cls, checkpoint: Checkpoint, device: str = "cpu", dtype: str = "float32",
+             quantize: str | None = None, graphs: bool | None = None) -> "Synthesizer":
+        """Load the weights of a checkpoint already found and parsed (load/checkpoint.open_checkpoint)."""
         dev, dt = resolve_device(device), resolve_dtype(dtype)
         check_quantize(quantize, dev)
-        talker = random_talker(config, dt, dev, seed)
-        talker.fuse_projections()
-        if quantize:
-            quantize_talker(talker, quantize)
-        codec = random_codec(torch.float32, dev, seed + 1)
-        return cls(f"random:{size}", config, SamplingConfig(), talker, codec, load_tokenizer(None), dev, dt, graphs)
+        config = checkpoint.config
+        if checkpoint.random_size is not None:
+            from qwentts_cli.load.random import random_model
 
-    # -- inputs ---------------------------------------------------------------------------
+            talker, codec = random_model(config, dt, dev, quantize)
+            tokenizer = load_tokenizer(None)
+        else:
+            from qwentts_cli.load.codec import load_codec_decoder
+            from qwentts_cli.load.talker import load_talker
+
+            tokenizer = load_tokenizer(checkpoint.path)
+            talker = load_talker(checkpoint.path, config, dt, dev, quantize=quantize)
+            # The codec stays float32: it is a small share of the time and its output is the audio itself.
+            codec = load_codec_decoder(os.path.join(checkpoint.path, "speech_tokenizer"), dtype=torch.float32,
+                                       device=dev)
+        return cls(checkpoint.path, config, checkpoint.sampling, talker, codec, tokenizer, dev, dt, graphs)
+
+    # -- requests and inputs --------------------------------------------------------------
+
+    def resolve(self, request: SynthesisRequest | None = None, **fields) -> ResolvedRequest:
+        """`request` (or its fields) checked against this model, defaults filled in."""
+        return resolve_request(self.config, _as_request(request, fields), self.sampling)
+
+    def greedy(self, **overrides) -> SamplingConfig:
+        """This model's sampling defaults with sampling turned off for the talker and the code predictor."""
+        return replace(self.sampling, do_sample=False, subtalker_do_sample=False, **overrides)
 
     def prompt_ids(self, text: str) -> list[int]:
         """Token ids of `<|im_start|>assistant\\n{text}<|im_end|>\\n<|im_start|>assistant\\n`."""
@@ -169,95 +186,76 @@ class Synthesizer:
 
     def frame_cap(self, n_prompt_ids: int) -> int:
         """The default limit on frames for a prompt: see FRAME_CAP_* above."""
-        n_text = max(n_prompt_ids - 8, 1)
-        room = self.config.talker.stack.max_position_embeddings - n_prompt_ids - 16
+        n_text = max(text_token_count(n_prompt_ids), 1)
+        room = self.config.talker.stack.max_position_embeddings - n_prompt_ids - PROMPT_OVERHEAD
         return max(1, min(FRAME_CAP_BASE + FRAME_CAP_PER_TOKEN * n_text, room))
 
     # -- generation -------------------------------------------------------------------------
 
-    def frames(
-        self,
-        text: str,
-        speaker: str | None = None,
-        language: str = "auto",
-        sampling: SamplingConfig | None = None,
-        max_frames: int | None = None,
-        streaming_text: bool = False,
-        instruct: str | None = None,
-        seed: int | None = None,
-        times: StepTimes | None = None,
-        ignore_eos: bool = False,
-    ) -> Iterator[torch.Tensor]:
-        """Yield code frames (16,) as the model makes them.
+    def frames(self, text: str, request: SynthesisRequest | None = None, *, times: StepTimes | None = None,
+               **fields) -> Iterator[torch.Tensor]:
+        """Yield one piece's code frames (16,) as the model makes them. `times` collects a time split."""
+        req = self.resolve(request, **fields)
+        yield from self._piece_frames(text, req, req.seed, times)
 
-        `times` collects a talker / code predictor time split; `ignore_eos` runs exactly
-        `max_frames` frames (benchmarks).
-        """
+    def _piece_frames(self, text: str, req: ResolvedRequest, seed: int | None,
+                      times: StepTimes | None) -> Iterator[torch.Tensor]:
         if not text or not text.strip():
-            raise UsageError("the text is empty; give some text to speak")
-        speaker = self.config.validate_request(speaker, language, instruct)
+            raise EmptyText()
         ids = self.prompt_ids(text)
-        cap = self.frame_cap(len(ids))
-        if cap < 1 or len(ids) >= self.config.talker.stack.max_position_embeddings - 16:
-            raise UsageError(
-                f"the text is too long for one pass ({len(ids)} tokens, the model's context is "
-                f"{self.config.talker.stack.max_position_embeddings}); split it into shorter pieces"
-            )
-        max_frames = cap if max_frames is None else max_frames
-        if max_frames < 1:
-            raise UsageError("--max-frames must be at least 1")
+        context = self.config.talker.stack.max_position_embeddings
+        if len(ids) >= context - PROMPT_OVERHEAD:
+            raise TextTooLong(len(ids), context)
+        max_frames = self.frame_cap(len(ids)) if req.max_frames is None else req.max_frames
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
-        instruct_tensor = None
-        # The official 0.6B CustomVoice ignores instructions; 1.7B CustomVoice and VoiceDesign use them.
-        if instruct and not (self.config.model_type == "custom_voice" and self.config.model_size == "0b6"):
-            instruct_tensor = torch.tensor([self.instruct_ids(instruct)], dtype=torch.long, device=self.device)
+        instruct = None
+        if req.instruct:
+            instruct = torch.tensor([self.instruct_ids(req.instruct)], dtype=torch.long, device=self.device)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=self.device)
             generator.manual_seed(seed)
-        prompt = build_prompt(self.talker, self.config, input_ids, language, speaker, streaming_text, instruct_tensor)
-        yield from self.frame_generator.frames(
-            prompt, max_frames, sampling or self.sampling, generator, times=times, ignore_eos=ignore_eos
-        )
+        prompt = build_prompt(self.talker, self.config, input_ids, req.language_id, req.speaker, req.streaming_text,
+                              instruct)
+        yield from self.frame_generator.frames(prompt, max_frames, req.sampling, generator, times=times,
+                                               ignore_eos=req.ignore_eos)
 
-    def piece_frames(
-        self,
-        pieces: list[str],
-        max_seconds: float | None = None,
-        seed: int | None = None,
-        **kwargs,
-    ) -> Iterator[tuple[int, torch.Tensor]]:
+    def piece_frames(self, pieces: Sequence[str], request: SynthesisRequest | None = None, *,
+                     times: StepTimes | None = None, **fields) -> Iterator[tuple[int, torch.Tensor]]:
         """(piece index, frame) for text pieces spoken one after another, up to `max_seconds` of audio in all.
 
         Piece i is sampled with seed + i, so a one-piece text gives what `frames(text, seed=seed)` gives.
         """
-        limit = None if max_seconds is None else max(1, int(max_seconds * FRAME_RATE))
+        req = self.resolve(request, **fields)
+        limit = None if req.max_seconds is None else max(1, int(req.max_seconds * FRAME_RATE))
         total = 0
         for i, piece in enumerate(pieces):
-            for frame in self.frames(piece, seed=None if seed is None else seed + i, **kwargs):
+            seed = None if req.seed is None else req.seed + i
+            for frame in self._piece_frames(piece, req, seed, times):
                 yield i, frame
                 total += 1
                 if limit is not None and total >= limit:
                     return
 
-    def stream(self, pieces: list[str], chunk_frames: int = 1, max_chunk_frames: int | None = None,
-               times: StepTimes | None = None, **kwargs) -> Iterator[AudioChunk]:
+    def stream(self, pieces: str | Sequence[str], request: SynthesisRequest | None = None, *,
+               times: StepTimes | None = None, **fields) -> Iterator[AudioChunk]:
         """Audio chunks as frames are generated, across all pieces.
 
         The first chunk is `chunk_frames` frames, so audio starts as soon as possible; later
-        chunks double in size up to `max_chunk_frames` (default: no growth), because the
-        streaming decoder costs about twice as much per frame one frame at a time as eight
-        at a time (see docs/benchmark.md). The codec's streaming state carries over from piece
-        to piece (no reset), so the waveform is continuous at sentence boundaries, and the
-        concatenated chunks equal a one-shot decode of all the codes. `times` collects the
-        generation split and the decode time.
+        chunks double in size up to `max_chunk_frames`, because the streaming decoder costs
+        about twice as much per frame one frame at a time as eight at a time (see
+        docs/benchmark.md). The codec's streaming state carries over from piece to piece (no
+        reset), so the waveform is continuous at sentence boundaries, and the concatenated
+        chunks equal a one-shot decode of all the codes. `times` collects the generation split
+        and the decode time.
         """
+        req = self.resolve(request, **fields)
         decoder = self.codec.stream()
-        sizes = chunk_schedule(chunk_frames, max_chunk_frames or chunk_frames)
+        sizes = chunk_schedule(req.chunk_frames, req.largest_chunk)
         size = next(sizes)
         pending: list[torch.Tensor] = []
         piece = 0
-        for piece, frame in self.piece_frames(pieces, times=times, **kwargs):
+        for piece, frame in self.piece_frames(_as_pieces(pieces), req, times=times):
             pending.append(frame)
             if len(pending) >= size:
                 yield self._decode_chunk(decoder, pending, piece, times)
@@ -275,15 +273,28 @@ class Synthesizer:
             times.codec += times.clock(self.device) - t
         return AudioChunk(samples.float().cpu().numpy().reshape(-1), codes.cpu().numpy(), piece)
 
-    def synthesize(self, text: str, **kwargs) -> SynthesisResult:
-        """Whole-utterance synthesis: all frames, then one decode (as the official package does)."""
-        frames = list(self.frames(text, **kwargs))
+    def synthesize(self, pieces: str | Sequence[str], request: SynthesisRequest | None = None, *,
+                   on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
+                   **fields) -> SynthesisResult:
+        """Whole-utterance synthesis: all frames of all pieces, then one decode (as the official package does).
+
+        `on_frame(piece)` is called after each frame (progress); `times` collects the time split.
+        """
+        frames = []
+        for piece, frame in self.piece_frames(_as_pieces(pieces), request, times=times, **fields):
+            frames.append(frame)
+            if on_frame is not None:
+                on_frame(piece)
         if not frames:
             return SynthesisResult(np.zeros((0, 16), dtype=np.int64), np.zeros(0, dtype=np.float32))
         codes = torch.stack(frames)  # (F, 16)
+        t = times.clock(self.device) if times else 0.0
         audio = self.codec.decode(codes)
+        if times:
+            times.codec += times.clock(self.device) - t
         return SynthesisResult(codes.cpu().numpy(), audio.float().cpu().numpy().reshape(-1))
 
-    def greedy(self, **overrides) -> SamplingConfig:
-        """These sampling defaults with sampling turned off for the talker and the code predictor."""
-        return replace(self.sampling, do_sample=False, subtalker_do_sample=False, **overrides)
+
+def _as_pieces(pieces: str | Sequence[str]) -> Sequence[str]:
+    return [pieces] if isinstance(pieces, str) else pieces
+

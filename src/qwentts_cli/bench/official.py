@@ -24,13 +24,17 @@ from qwentts_cli.runtime import FRAME_RATE
 _STAND_INS = ("sox", "onnxruntime", "torchaudio", "torchaudio.compliance", "torchaudio.compliance.kaldi")
 
 
-def official_available() -> bool:
-    return importlib.util.find_spec("qwen_tts") is not None
+INSTALL_HINT = 'pip install --no-deps qwen-tts "transformers==4.57.3" accelerate einops librosa'
+
+
+def check_official_available() -> None:
+    """Raise a UsageError saying how to install the official package when it is not importable."""
+    if importlib.util.find_spec("qwen_tts") is None:
+        raise UsageError(f"<compare_official> needs the official qwen-tts package: {INSTALL_HINT}")
 
 
 def _import_official():
-    if not official_available():
-        raise UsageError("--compare-official needs the official package: pip install --no-deps qwen-tts (see docs/benchmark.md)")
+    check_official_available()
     missing = [name for name in _STAND_INS if importlib.util.find_spec(name.split(".")[0]) is None]
     for name in missing:
         module = types.ModuleType(name)

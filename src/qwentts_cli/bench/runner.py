@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from qwentts_cli.generate import StepTimes
-from qwentts_cli.runtime import FRAME_RATE, STREAM_MAX_CHUNK_FRAMES, Synthesizer
+from qwentts_cli.generate.timing import StepTimes
+from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest
+from qwentts_cli.runtime import FRAME_RATE, Synthesizer
 
 DEFAULT_TEXTS = {
     "short": "Привет!",
@@ -54,32 +55,22 @@ def peak_rss_mb() -> float:
 clock = StepTimes.clock  # timers synchronize the device first
 
 
-def run_once(synth: Synthesizer, text: str, language: str, speaker: str | None, frames: int | None,
-             stream: bool, chunk_frames: int, max_chunk_frames: int | None = None) -> RunFigures:
-    """One synthesis, timed. Streaming decodes frames as they come, in the chunks synth uses
-    (`chunk_frames` first, doubling up to `max_chunk_frames`); otherwise once at the end."""
+def run_once(synth: Synthesizer, text: str, request: SynthesisRequest, stream: bool) -> RunFigures:
+    """One synthesis, timed, through the calls synth makes: `Synthesizer.stream` (the same chunk
+    schedule and decoder calls as `synth --stream`), or `Synthesizer.synthesize` (all frames,
+    then one decode)."""
     dev = synth.device
     times = StepTimes()
     ttfa = None
-    generation = dict(speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
-                      ignore_eos=frames is not None)
     t0 = clock(dev)
-    n = 0
     if stream:
-        # Exactly what `synth --stream` runs: the same chunk schedule, the same decoder calls.
-        for chunk in synth.stream([text], chunk_frames=chunk_frames, max_chunk_frames=max_chunk_frames,
-                                  times=times, **generation):
+        n = 0
+        for chunk in synth.stream(text, request, times=times):
             n += len(chunk.frames)
             if ttfa is None:
                 ttfa = clock(dev) - t0
-        codec_s = times.codec
     else:
-        codes = list(synth.frames(text, times=times, **generation))
-        n = len(codes)
-        t = clock(dev)
-        if codes:
-            synth.codec.decode(torch.stack(codes))
-        codec_s = clock(dev) - t
+        n = len(synth.synthesize(text, request, times=times).codes)
     total = clock(dev) - t0
     per = 1000.0 / max(n, 1)
     return RunFigures(
@@ -90,7 +81,7 @@ def run_once(synth: Synthesizer, text: str, language: str, speaker: str | None, 
         prefill_ms=1000.0 * times.prefill,
         talker_ms_per_frame=times.talker * per,
         predictor_ms_per_frame=times.predictor * per,
-        codec_ms_per_frame=codec_s * per,
+        codec_ms_per_frame=times.codec * per,
     )
 
 
@@ -112,11 +103,14 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     t = clock(dev)
     synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize, graphs=graphs)
     load_s = clock(dev) - t
+    # Greedy, so every run of a text makes the same frames; with `frames`, exactly that many.
+    request = synth.resolve(speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
+                            ignore_eos=frames is not None, chunk_frames=chunk_frames, max_chunk_frames=max_chunk_frames)
     results = []
     for name, text in texts.items():
         for _ in range(warmup):
-            run_once(synth, text, language, speaker, frames, stream, chunk_frames, max_chunk_frames)
-        figures = [run_once(synth, text, language, speaker, frames, stream, chunk_frames, max_chunk_frames) for _ in range(runs)]
+            run_once(synth, text, request, stream)
+        figures = [run_once(synth, text, request, stream) for _ in range(runs)]
         entry = {
             "text": name,
             "chars": len(text),
@@ -133,6 +127,8 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     return {
         "implementation": "qwentts",
         "model": model or "default",
+        "model_dir": synth.model_dir,
+        "speaker": request.speaker,
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "dtype": dtype,

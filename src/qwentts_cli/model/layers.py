@@ -1,7 +1,7 @@
-"""Qwen3-style decoder pieces shared by the talker and the code predictor.
+"""Transformer pieces shared by the talker, the code predictor and the codec decoder's transformer.
 
-RMSNorm, rotary embeddings, grouped-query attention with q/k RMSNorm over a preallocated
-KV cache, the SwiGLU MLP, and a stack of layers. Attribute names follow the checkpoint's
+RMSNorm, rotary embeddings, grouped-query attention (with the talker's q/k RMSNorm, over a
+preallocated KV cache), the SwiGLU MLP, and the talker's stack of layers. Attribute names follow the checkpoint's
 tensor names so weights load by name with no renaming table.
 
 The arithmetic mirrors the official implementation operation for operation (float32
@@ -96,51 +96,11 @@ class RotaryTable(nn.Module):
         return self.cos[start : start + length].to(dtype), self.sin_signed[start : start + length].to(dtype)
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rope_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """The official rotation: x * cos + rotate_half(x) * sin."""
-    return x * cos + rotate_half(x) * sin
-
-
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-    """apply_rope_reference in 4 ops instead of 6, bit for bit: rotate_half(x) * sin is
-    roll(x) * sin with the first half's sign moved onto sin ((-a) * b == a * (-b) exactly)."""
+    """The official rotation `x * cos + rotate_half(x) * sin` in 4 ops instead of 6, bit for bit:
+    rotate_half(x) * sin is roll(x) * sin with the first half's sign moved onto sin
+    ((-a) * b == a * (-b) exactly; tests/unit/test_layers.py)."""
     return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin_signed
-
-
-def fuse_linears(linears: list[nn.Linear]) -> nn.Linear:
-    """A bias-free Linear whose output is the given linears' outputs side by side."""
-    weights = [lin.weight.detach() for lin in linears]
-    N, K = sum(w.shape[0] for w in weights), weights[0].shape[1]
-    fused = nn.Linear(K, N, bias=False, device="meta", dtype=weights[0].dtype)
-    if not weights[0].is_meta:  # on meta (before loading) only the shape matters; cat there costs ~1 s of lazy imports
-        fused.weight = nn.Parameter(torch.cat(weights), requires_grad=False)  # (sum N, K)
-    return fused
-
-
-def fuse_parts(module: nn.Module) -> None:
-    """Merge each group of `module.FUSED_PARTS` into its one fused linear, in place."""
-    for fused, parts in module.FUSED_PARTS.items():
-        setattr(module, fused, fuse_linears([getattr(module, p) for p in parts]))
-        for p in parts:
-            delattr(module, p)
-
-
-def fusion_plan(module: nn.Module) -> list[tuple[str, list[str], list[tuple[int, ...]]]]:
-    """(fused weight, its part weights, their shapes) for every projection `fuse_parts` would merge,
-    by qualified name under `module`; call it before fusing. The loader uses it to write the
-    checkpoint's separate tensors straight into one fused tensor."""
-    plan = []
-    for name, sub in module.named_modules():
-        prefix = f"{name}." if name else ""
-        for fused, parts in getattr(sub, "FUSED_PARTS", {}).items():
-            plan.append((f"{prefix}{fused}.weight", [f"{prefix}{p}.weight" for p in parts],
-                         [tuple(getattr(sub, p).weight.shape) for p in parts]))
-    return plan
 
 
 def is_on(tensor: torch.Tensor, device: torch.device | str) -> bool:
@@ -150,49 +110,64 @@ def is_on(tensor: torch.Tensor, device: torch.device | str) -> bool:
 
 
 class KVCache(nn.Module):
-    """Keys and values for one attention layer, allocated once and written by position."""
+    """Keys and values for one attention layer and B rows, allocated once and written by position."""
 
-    def __init__(self, kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype, device: torch.device):
+    def __init__(self, batch: int, kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
+                 device: torch.device):
         super().__init__()
-        shape = (1, kv_heads, max_len, head_dim)  # (B, nkv, S, hd)
+        shape = (batch, kv_heads, max_len, head_dim)  # (B, nkv, S, hd)
         self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
         self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    @property
+    def batch(self) -> int:
+        return self.k.shape[0]
 
     @property
     def max_len(self) -> int:
         return self.k.shape[2]
 
     def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nkv, T, hd) at positions [start, start + T) of every row; -> the rows' k, v so far."""
         end = start + k.shape[2]
         self.k[:, :, start:end] = k
         self.v[:, :, start:end] = v
         return self.k[:, :, :end], self.v[:, :, :end]
 
-    def write_at(self, position: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Store one position's k, v (B, nkv, 1, hd) at `position`, a (1,) long tensor on the
-        cache's device: the index is read on the device, so the host never waits (CUDA graphs)."""
-        self.k.index_copy_(2, position, k)
-        self.v.index_copy_(2, position, v)
+    def write_at(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store one position per row: k, v (B, nkv, 1, hd) at `positions` (B,) long, on the cache's
+        device. The indices are read on the device, so the host never waits (CUDA graphs)."""
+        B, nkv, _, hd = k.shape
+        index = positions.view(B, 1, 1, 1).expand(B, nkv, 1, hd)
+        self.k.scatter_(2, index, k)
+        self.v.scatter_(2, index, v)
 
 
 class Attention(nn.Module):
-    # fuse_parts() replaces these projections with one (one weight stream, one kernel call per
-    # step); the checkpoint stores them apart.
+    """Grouped-query attention with rotary positions; q/k RMSNorm when `norm_eps` is given (the talker's).
+
+    `heads` and `attend` are the pieces the talker's cache-backed steps (`forward`, `decode_at`)
+    and the codec's sliding window (model/codec/layers.py) are built from.
+    """
+
+    # The loader (load/fusion.py) replaces these projections with one: one weight stream, one
+    # kernel call per step. The checkpoint stores them apart.
     FUSED_PARTS = {"qkv_proj": ("q_proj", "k_proj", "v_proj")}
 
-    def __init__(self, cfg: DecoderStackConfig):
+    def __init__(self, hidden: int, n_heads: int, n_kv_heads: int, head_dim: int, norm_eps: float | None,
+                 bias: bool = False):
         super().__init__()
-        self.n_heads = cfg.num_attention_heads
-        self.n_kv_heads = cfg.num_key_value_heads
-        self.head_dim = cfg.head_dim
-        self.q_proj = nn.Linear(cfg.hidden_size, self.n_heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=False)
-        self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
-        self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
-        self.qkv_proj: nn.Linear | None = None  # set by fuse_parts()
-        self.cache: KVCache | None = None
+        self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads
+        self.head_dim = head_dim
+        self.q_proj = nn.Linear(hidden, n_heads * head_dim, bias=bias)
+        self.k_proj = nn.Linear(hidden, n_kv_heads * head_dim, bias=bias)
+        self.v_proj = nn.Linear(hidden, n_kv_heads * head_dim, bias=bias)
+        self.o_proj = nn.Linear(n_heads * head_dim, hidden, bias=bias)
+        self.q_norm = RMSNorm(head_dim, norm_eps) if norm_eps is not None else None
+        self.k_norm = RMSNorm(head_dim, norm_eps) if norm_eps is not None else None
+        self.qkv_proj: nn.Linear | None = None  # set by the loader's fusion
+        self.cache: KVCache | None = None  # set by DecoderStack.setup_caches (talker and code predictor)
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, C) -> q and k side by side (B, T, (nh+nkv)*hd), v (B, T, nkv*hd)."""
@@ -202,7 +177,7 @@ class Attention(nn.Module):
         return self.qkv_proj(x).split([self.n_heads * self.head_dim + kv, kv], dim=-1)
 
     def heads(self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (B, T, C) -> q (B, nh, T, hd), k and v (B, nkv, T, hd), normed and rotated.
+        """x (B, T, C) -> q (B, nh, T, hd), k and v (B, nkv, T, hd), normed (if normed at all) and rotated.
 
         q's and k's heads are normalized in one call and rotated in one call: both are per-row
         or per-element, so the values are those of q_norm/k_norm and RoPE applied to each
@@ -211,14 +186,17 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         nh, hd = self.n_heads, self.head_dim
         qk, v = self.project(x)
-        qk = rms_normalize(qk.reshape(B, T, nh + self.n_kv_heads, hd), self.q_norm.eps)
-        qk[:, :, :nh].mul_(self.q_norm.weight)  # RMSNorm's scale, per part
-        qk[:, :, nh:].mul_(self.k_norm.weight)
+        qk = qk.reshape(B, T, nh + self.n_kv_heads, hd)
+        if self.q_norm is not None:
+            qk = rms_normalize(qk, self.q_norm.eps)
+            qk[:, :, :nh].mul_(self.q_norm.weight)  # RMSNorm's scale, per part
+            qk[:, :, nh:].mul_(self.k_norm.weight)
         q, k = apply_rope(qk.transpose(1, 2), cos, sin_signed).split([nh, self.n_kv_heads], dim=1)
         return q, k, v.reshape(B, T, self.n_kv_heads, hd).transpose(1, 2)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
-        """q (B, nh, T, hd) over cached k, v (B, nkv, S, hd); `hidden` (T, S) bool masks positions out."""
+        """q (B, nh, T, hd) over k, v (B, nkv, S, hd) -> (B, T, C), as the official eager attention
+        (matmul, float32 softmax); `hidden` (T, S) or (B, 1, T, S), bool, masks positions out."""
         B, _, T, _ = q.shape
         groups = self.n_heads // self.n_kv_heads
         if groups > 1:
@@ -235,6 +213,7 @@ class Attention(nn.Module):
         return self.o_proj(out)
 
     def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C) at positions [start, start + T) of every row, over the rows' cached past."""
         T = x.shape[1]
         q, k, v = self.heads(x, cos, sin_signed)
         assert self.cache is not None, "setup_caches() must run before the first forward"
@@ -246,27 +225,29 @@ class Attention(nn.Module):
             hidden = ~torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
         return self.attend(q, k, v, hidden)
 
-    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
+    def decode_at(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
                   hidden: torch.Tensor) -> torch.Tensor:
-        """One new position (x: (B, 1, C)) whose index is a device tensor, attending over a fixed
-        window of the cache: the same shapes at every position (CUDA graphs). `hidden` (1, W)
-        masks the window's positions after `position`."""
+        """One new position per row (x: (B, 1, C)) whose index is a device tensor (B,), attending
+        over a fixed window of the cache: the same shapes at every position (CUDA graphs).
+        `hidden` (B, 1, 1, W) masks each row's window positions after its own."""
         q, k, v = self.heads(x, cos, sin_signed)
         assert self.cache is not None, "setup_caches() must run before the first forward"
-        self.cache.write_at(position, k, v)
+        self.cache.write_at(positions, k, v)
         window = hidden.shape[-1]
         return self.attend(q, self.cache.k[:, :, :window], self.cache.v[:, :, :window], hidden)
 
 
 class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
     FUSED_PARTS = {"gate_up_proj": ("gate_proj", "up_proj")}
 
-    def __init__(self, cfg: DecoderStackConfig):
+    def __init__(self, hidden: int, intermediate: int):
         super().__init__()
-        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
-        self.gate_up_proj: nn.Linear | None = None  # set by fuse_parts()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+        self.gate_up_proj: nn.Linear | None = None  # set by the loader's fusion
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_up_proj is None:
@@ -280,17 +261,18 @@ class DecoderLayer(nn.Module):
     def __init__(self, cfg: DecoderStackConfig):
         super().__init__()
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.self_attn = Attention(cfg)
+        self.self_attn = Attention(cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim,
+                                   norm_eps=cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.mlp = MLP(cfg)
+        self.mlp = MLP(cfg.hidden_size, cfg.intermediate_size)
 
     def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), start, cos, sin_signed)
         return x + self.mlp(self.post_attention_layernorm(x))
 
-    def decode_at(self, x: torch.Tensor, position: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
+    def decode_at(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
                   hidden: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn.decode_at(self.input_layernorm(x), position, cos, sin_signed, hidden)
+        x = x + self.self_attn.decode_at(self.input_layernorm(x), positions, cos, sin_signed, hidden)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -306,8 +288,8 @@ class DecoderStack(nn.Module):
         # Bumped whenever setup_caches allocates: captured CUDA graphs hold the old buffers.
         self.cache_generation = 0
 
-    def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device) -> None:
-        """Allocate every layer's KV cache and the RoPE table for `max_len` positions
+    def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1) -> None:
+        """Allocate every layer's KV cache (B rows) and the RoPE table for `max_len` positions
         (kept when the ones there are large enough)."""
         cfg = self.cfg
         if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
@@ -315,17 +297,10 @@ class DecoderStack(nn.Module):
             self.cache_generation += 1
         for layer in self.layers:
             attn = layer.self_attn
-            if (attn.cache is None or attn.cache.max_len < max_len or attn.cache.k.dtype != dtype
-                    or not is_on(attn.cache.k, device)):
-                attn.cache = KVCache(cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
+            if (attn.cache is None or attn.cache.max_len < max_len or attn.cache.batch != batch
+                    or attn.cache.k.dtype != dtype or not is_on(attn.cache.k, device)):
+                attn.cache = KVCache(batch, cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
                 self.cache_generation += 1
-
-    def fuse_projections(self) -> None:
-        """Fuse q/k/v and gate/up in every layer: on meta before loading (see fusion_plan), or
-        on loaded weights."""
-        for layer in self.layers:
-            fuse_parts(layer.self_attn)
-            fuse_parts(layer.mlp)
 
     def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """x: (B, T, C) embeddings at positions [start, start+T) -> normed hidden states (B, T, C)."""
@@ -335,17 +310,19 @@ class DecoderStack(nn.Module):
             x = layer(x, start, cos, sin_signed)
         return self.norm(x)
 
-    def decode_at(self, x: torch.Tensor, position: torch.Tensor, window: int) -> torch.Tensor:
-        """x: (B, 1, C) at `position` ((1,) long, on x's device) -> normed hidden state (B, 1, C).
+    def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int) -> torch.Tensor:
+        """x: (B, 1, C), row b at position positions[b] ((B,) long, on x's device) -> normed hidden state (B, 1, C).
 
-        Attends over the first `window` cache positions (> position) with the later ones
-        masked, so every op has the same shape at every position up to the window and the host
-        never reads the position: the form a CUDA graph can capture once and replay per frame.
+        Attends over the first `window` cache positions (> every position) with each row's later
+        ones masked, so every op has the same shape at every position up to the window and the
+        host never reads a position: the form a CUDA graph can capture once and replay per
+        frame, and the form in which rows at different positions share one step.
         """
         assert self.rope is not None
-        cos = self.rope.cos.index_select(0, position).to(x.dtype)  # (1, hd)
-        sin_signed = self.rope.sin_signed.index_select(0, position).to(x.dtype)
-        hidden = (torch.arange(window, device=x.device) > position).view(1, window)
+        B = x.shape[0]
+        cos = self.rope.cos.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)  # (B, 1, 1, hd)
+        sin_signed = self.rope.sin_signed.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)
+        hidden = (torch.arange(window, device=x.device)[None, :] > positions[:, None]).view(B, 1, 1, window)
         for layer in self.layers:
-            x = layer.decode_at(x, position, cos, sin_signed, hidden)
+            x = layer.decode_at(x, positions, cos, sin_signed, hidden)
         return self.norm(x)

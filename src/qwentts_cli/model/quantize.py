@@ -1,4 +1,4 @@
-"""Int8 weights for the talker and code-predictor linears (opt-in: `--quantize int8`).
+"""Int8 linears for the talker and code predictor (opt-in quantization), and the row quantizer.
 
 Per frame the talker reads its 0.43 G parameters once and the code predictor its 0.08 G
 parameters 15 times: generation is a stream of weights through the CPU, so one byte per
@@ -13,15 +13,12 @@ Weights are quantized symmetrically per output row (scale = max |w| / 127). Two 
   less drift, but the kernel is compute-bound here (~13 GB/s).
 
 Both change the numbers (see docs/benchmark.md for the measured drift); float32 stays the
-default and the exact path. A checkpoint's int8 rows are kept on disk after its first
-quantized load (model/quant_cache.py); later loads build the int8 linears from them.
+default and the exact path. Which linears are replaced, and the int8 rows kept on disk after
+a checkpoint's first quantized load, are the loader's business (load/quantize.py,
+load/quant_cache.py).
 """
 
 from __future__ import annotations
-
-import ctypes
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
@@ -84,90 +81,7 @@ class WeightOnlyInt8Linear(nn.Module):
         return y.view(*x.shape[:-1], -1)
 
 
-def _kernel(mode: str) -> type[DynamicInt8Linear] | type[WeightOnlyInt8Linear]:
+def kernel_for(mode: str) -> type[DynamicInt8Linear] | type[WeightOnlyInt8Linear]:
     if mode not in MODES:
         raise ValueError(f"unknown quantization {mode!r}; use one of: {', '.join(MODES)}")
     return DynamicInt8Linear if mode == "int8" else WeightOnlyInt8Linear
-
-
-def quantized_linears(talker: nn.Module, mode: str) -> list[str]:
-    """Qualified names of the linears `quantize_talker(talker, mode)` replaces.
-
-    Every linear the per-frame loop reads that the kernel supports; the text projection runs
-    once per sentence over the prompt and stays as it is.
-    """
-    kernel = _kernel(mode)
-    return [
-        name for name, sub in talker.named_modules()
-        if type(sub) is nn.Linear and not name.startswith("text_projection") and kernel.supports(sub)
-    ]
-
-
-def quantize_talker(talker: nn.Module, mode: str, cache: str | None = None) -> None:
-    """Replace the talker's and code predictor's linears with int8 ones, quantizing their weights.
-
-    `cache`: a file (model/quant_cache.py) to write the int8 rows to, for the next load.
-    """
-    from qwentts_cli.model.quant_cache import RowsWriter
-
-    kernel = _kernel(mode)
-    names = quantized_linears(talker, mode)
-    writer = RowsWriter(cache, {name: tuple(talker.get_submodule(name).weight.shape) for name in names}) if cache else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao's deprecation notices; the ops themselves stay
-            # One linear at a time, so that each float matrix is freed as soon as its int8 form
-            # replaces it. (Packing in two threads was 1.5x faster but kept every float matrix alive
-            # until the end and left the thread's malloc arena holding ~0.5 GB: peak RSS 2.3 -> 2.9 GB.)
-            for name in names:
-                linear = talker.get_submodule(name)
-                q, scale = quantize_rows(linear.weight.detach())
-                if writer:
-                    writer.add(name, q, scale)
-                _replace(talker, name, kernel(q, scale, linear.bias))
-        if writer:
-            writer.finish()
-    finally:
-        if writer:
-            writer.abandon()  # no-op once finished
-
-
-def swap_in_cached(talker: nn.Module, mode: str, names: list[str], cached, biases: dict[str, Tensor | None]) -> None:
-    """Replace the linears `names` with int8 ones built from cached rows (quant_cache.read_rows).
-
-    The linears may still be on the meta device: their float weights are never read. Packing
-    runs on as many threads as torch computes with: fbgemm's prepack is a single-threaded
-    scalar loop (~2.7 s for the 0.6B talker here), and with rows from the cache there are no
-    float matrices to keep alive meanwhile.
-    """
-    kernel = _kernel(mode)
-
-    def build(name: str) -> nn.Module:
-        q, scale = cached[f"{name}.q"], cached[f"{name}.scale"]
-        if kernel is WeightOnlyInt8Linear:
-            q = q.clone()  # its own aligned copy: the int8pack kernel segfaulted on a view of the map
-        module = kernel(q, scale, biases.get(name))
-        cached.release(f"{name}.q")  # copied (packed or cloned): drop the file's pages now, not at the end
-        return module
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
-            for name, module in zip(names, pool.map(build, names)):
-                _replace(talker, name, module)
-    cached.release_unused(talker)  # the scales: no page of the file is needed any more
-    _return_freed_memory()
-
-
-def _return_freed_memory() -> None:
-    """Hand the worker threads' freed scratch memory back to the system: glibc keeps it in
-    per-thread arenas, where the rest of loading cannot reuse it (0.13 GB of the 0.6B's peak RSS)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to do
-
-
-def _replace(talker: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, attr = name.rpartition(".")
-    setattr(talker.get_submodule(parent_name) if parent_name else talker, attr, module)

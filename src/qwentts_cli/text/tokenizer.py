@@ -15,8 +15,8 @@ from pathlib import Path
 
 from qwentts_cli.errors import ModelNotFoundError
 
-# The files shipped with the repository (see models/tokenizer/SOURCE.md).
-SHIPPED_DIR = Path(__file__).resolve().parents[3] / "models" / "tokenizer"
+# The files shipped as package data of qwentts_cli (see tokenizer_files/SOURCE.md).
+SHIPPED_DIR = Path(__file__).resolve().parent / "tokenizer_files"
 
 # transformers.models.qwen2.tokenization_qwen2.PRETOKENIZE_REGEX
 QWEN2_PRETOKENIZE_REGEX = (
@@ -132,9 +132,9 @@ def load_tokenizer(model_dir: str | Path | None = None) -> TextTokenizer:
     if not folder.is_dir():
         if model_dir is None:
             raise ModelNotFoundError(
-                f"the shipped tokenizer folder {folder} is missing; reinstall qwentts or pass --model DIR"
+                f"the shipped tokenizer folder {folder} is missing; reinstall qwentts or pass <model=DIR>"
             )
-        raise ModelNotFoundError(f"{folder} is not a folder; pass --model the checkpoint folder that holds vocab.json")
+        raise ModelNotFoundError(f"{folder} is not a folder; pass <model> the checkpoint folder that holds vocab.json")
     tok_json, vocab, merges, config = _find_files(folder)
     if tok_json is not None:
         from tokenizers import Tokenizer

@@ -1,0 +1,78 @@
+"""`qwentts bench`: options -> the benchmark runner (bench/), report as tables or JSON."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from qwentts_cli.cli.options import CUDA_GRAPHS_HELP, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.errors import UsageError
+
+
+def bench(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Also random:0.6b or random:1.7b."),
+    text: Optional[str] = typer.Option(None, "--text", help="Time this text instead of the default set."),
+    texts: str = typer.Option("short,medium,long", "--texts", help="Which default texts to time."),
+    runs: int = typer.Option(3, "--runs", min=1, help="Measured runs per text."),
+    warmup: int = typer.Option(1, "--warmup", min=0, help="Unmeasured runs per text first."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Generate exactly N frames (EOS ignored): comparable across weights."),
+    stream: bool = typer.Option(False, "--stream", help="Decode audio as frames come (time to first audio)."),
+    chunk_frames: int = typer.Option(1, "--chunk-frames", min=1, help="Frames in the first streamed decode."),
+    max_chunk_frames: int = typer.Option(
+        8, "--max-chunk-frames", min=1, help="Later streamed decodes double up to this many frames (as synth does)."
+    ),
+    language: str = typer.Option("russian", "--language", "-l"),
+    speaker: Optional[str] = typer.Option(None, "--speaker", "-s"),
+    dtype: str = typer.Option("float32", "--dtype"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
+    device: str = typer.Option("cpu", "--device"),
+    cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's choice)."),
+    compare_official: bool = typer.Option(False, "--compare-official", help="Also time the official qwen-tts package (if installed) on the same checkpoint."),
+    json_out: bool = typer.Option(False, "--json", help="JSON on stdout instead of a table."),
+) -> None:
+    """Time synthesis: RTF, time to first audio, ms per frame by stage, memory.
+
+    Examples:
+
+      qwentts bench --model random:0.6b --frames 25 --runs 3
+
+      qwentts bench --model ./models/0.6b --stream --json
+
+      qwentts bench --model ./models/0.6b --frames 25 --compare-official
+    """
+    import json
+
+    from qwentts_cli.bench.runner import DEFAULT_TEXTS
+    from qwentts_cli.bench.runner import bench as run_bench
+
+    if text is not None:
+        chosen = {"custom": text}
+    else:
+        names = [n.strip() for n in texts.split(",") if n.strip()]
+        unknown = [n for n in names if n not in DEFAULT_TEXTS]
+        if unknown or not names:
+            raise UsageError(f"unknown text set '{','.join(unknown) or texts}'; choose from {', '.join(DEFAULT_TEXTS)}")
+        chosen = {n: DEFAULT_TEXTS[n] for n in names}
+    if compare_official:
+        if model is None or model.startswith("random:"):
+            raise UsageError("--compare-official needs a checkpoint both can load: pass --model DIR")
+        from qwentts_cli.bench.official import check_official_available
+
+        check_official_available()  # before the benchmark, not after it
+    report = run_bench(model, chosen, runs=runs, warmup=warmup, frames=frames, stream=stream, chunk_frames=chunk_frames,
+                       max_chunk_frames=max_chunk_frames,
+                       dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
+                       quantize=quantize, graphs=None if cuda_graphs else False)
+    if compare_official:
+        from qwentts_cli.bench.official import bench_official
+
+        report["official"] = bench_official(report["model_dir"], chosen, runs, warmup, frames, dtype, report["device"],
+                                            language, report["speaker"])
+    if json_out:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        from qwentts_cli.bench.report import print_report
+
+        print_report(report)

@@ -1,0 +1,9 @@
+"""Help texts of the options that several commands share."""
+
+MODEL_HELP = "Checkpoint directory or Hugging Face repo id (default: $QWENTTS_MODEL, else Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice from the HF cache)."
+QUANTIZE_HELP = (
+    "int8: int8 weights (and activations) for the talker and code predictor, ~3x faster on CPU, not exact; "
+    "int8-weight: weight-only int8. See docs/benchmark.md for the drift. The first run on a checkpoint "
+    "quantizes it and keeps the int8 rows in ~/.cache/qwentts ($QWENTTS_CACHE_DIR) for later runs."
+)
+CUDA_GRAPHS_HELP = "On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."

@@ -1,0 +1,38 @@
+"""Progress on stderr while speaking: pieces done, audio seconds, real-time factor (a rich bar)."""
+
+from __future__ import annotations
+
+import time
+
+from qwentts_cli.runtime import FRAME_RATE
+
+
+class Progress:
+    """Pieces done, audio seconds and real-time factor on stderr; silent unless enabled."""
+
+    def __init__(self, enabled: bool, pieces: int):
+        self.start = time.perf_counter()
+        self.frames = 0
+        self.bar = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
+
+            self.bar = RichProgress(
+                TextColumn("speaking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                console=Console(stderr=True), transient=True,
+            )
+            self.task = self.bar.add_task("", total=pieces, status="")
+            self.bar.start()
+
+    def update(self, piece: int, frames: int) -> None:
+        """`frames` more frames made; `piece` pieces are done."""
+        self.frames += frames
+        if self.bar is not None:
+            audio = self.frames / FRAME_RATE
+            rtf = (time.perf_counter() - self.start) / audio if audio else 0.0
+            self.bar.update(self.task, completed=piece, status=f"{audio:.1f} s audio, RTF {rtf:.2f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

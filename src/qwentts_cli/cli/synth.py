@@ -1,0 +1,177 @@
+"""`qwentts synth`: options -> one frozen request and an output spec, checked before the model loads,
+then one call (cli/speak.py)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from qwentts_cli.cli.input import read_text
+from qwentts_cli.cli.options import CUDA_GRAPHS_HELP, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.errors import EmptyText, StdoutClosed, UsageError
+
+# One streamed frame is 80 ms of audio.
+FRAME_MS = 80
+
+
+def synth(
+    text: Optional[str] = typer.Argument(None, help="Text to speak; `-` or nothing reads stdin."),
+    output: Optional[str] = typer.Option(
+        None, "-o", "--output", help="Output file (.wav, .flac, .ogg), or - for raw PCM on stdout. Default: out.wav; with --stream, stdout."
+    ),
+    file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the text from this UTF-8 file."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Built-in voice (see `qwentts info`); default ryan."),
+    language: str = typer.Option("auto", "--language", "-l", help="Language name (russian, english, ...) or auto."),
+    instruct: Optional[str] = typer.Option(None, "--instruct", help="Style instruction (1.7B CustomVoice) or voice description (VoiceDesign)."),
+    greedy: bool = typer.Option(False, "--greedy", help="No sampling, for the talker and the code predictor (reproducible)."),
+    temperature: Optional[float] = typer.Option(None, help="Talker sampling temperature (default from the model, 0.9)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Talker top-k (default 50)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Talker top-p (default 1.0)."),
+    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty", help="Penalty on repeated first-codebook tokens (default 1.05)."),
+    subtalker_temperature: Optional[float] = typer.Option(None, "--subtalker-temperature", help="Code predictor temperature (default 0.9)."),
+    subtalker_top_k: Optional[int] = typer.Option(None, "--subtalker-top-k", help="Code predictor top-k (default 50)."),
+    subtalker_top_p: Optional[float] = typer.Option(None, "--subtalker-top-p", help="Code predictor top-p (default 1.0)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling; same seed, same audio."),
+    max_frames: Optional[int] = typer.Option(
+        None, "--max-frames", min=1, help="Stop each sentence after N frames of 80 ms (default: 60 + 10 per text token)."
+    ),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.08, help="Stop once this much audio exists in all."),
+    streaming_text: bool = typer.Option(False, "--streaming-text", help="Official streaming-text prompt layout: text fed one token per frame."),
+    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words (ru, en)."),
+    show_text: bool = typer.Option(False, "--show-text", help="Print the normalized text to stderr."),
+    stream: bool = typer.Option(False, "--stream", help="Write audio as it is made: raw PCM to stdout, or an incremental WAV with -o."),
+    chunk_ms: int = typer.Option(
+        FRAME_MS, "--chunk-ms", min=20, max=1000,
+        help="Size of each PCM write; the first audio is decoded after this much (80 ms is one frame), later decodes batch up to 640 ms.",
+    ),
+    pcm: str = typer.Option("s16le", "--pcm", help="Raw PCM format on stdout: s16le or f32le."),
+    subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
+    sample_rate: int = typer.Option(24000, "--sample-rate", min=8000, max=192000, help="Resample the output (soxr) to this rate."),
+    trim: bool = typer.Option(False, "--trim-silence", help="Cut leading and trailing silence (below -50 dBFS; files only)."),
+    dump_codes: Optional[Path] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy."),
+    dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
+) -> None:
+    """Speak TEXT into an audio file, or stream it as raw PCM.
+
+    Examples:
+
+      qwentts synth "Привет, мир!" -o out.wav
+
+      echo "Hello there." | qwentts synth - --language english -o hello.flac
+
+      qwentts synth -f book.txt --stream | aplay -f S16_LE -r 24000 -c 1
+
+      qwentts synth "Тест" -o - | ffplay -f s16le -ar 24000 -ac 1 -nodisp -
+    """
+    from qwentts_cli.audio import PCM_FORMATS, WAV_STREAM_PCM, check_writable, output_format
+    from qwentts_cli.cli.speak import OutputSpec
+    from qwentts_cli.load.checkpoint import open_checkpoint
+    from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest, resolve_request
+
+    # The output first: a bad path fails before anything is read or loaded.
+    if output is None:
+        output = "-" if stream else "out.wav"
+    to_stdout = output == "-"
+    stream = stream or to_stdout
+    body = read_text(text, file)
+    if not body.strip():
+        raise EmptyText()
+    if pcm not in PCM_FORMATS:
+        raise UsageError(f"unknown --pcm {pcm}; use s16le or f32le")
+    if stream and to_stdout and sys.stdout.isatty():
+        raise UsageError("refusing to write binary audio to a terminal; pipe it to a player or use -o FILE")
+    if not to_stdout:
+        if stream and not output.lower().endswith(".wav"):
+            raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
+        output_format(output, subtype)
+        if stream and subtype not in WAV_STREAM_PCM:
+            raise UsageError(f"--stream writes WAV as {', '.join(WAV_STREAM_PCM)}; not --subtype {subtype}")
+        check_writable(output)
+    if trim and stream:
+        raise UsageError("--trim-silence needs the whole audio; drop --stream or trim afterwards")
+    if dump_codes is not None:
+        check_writable(str(dump_codes))
+    out = OutputSpec(path=output, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
+                     chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=str(dump_codes) if dump_codes else None)
+
+    # The model's configs, read once; the request checked against them before any weights load.
+    checkpoint = open_checkpoint(model)
+    sampling = checkpoint.sampling
+    if greedy:
+        sampling = replace(sampling, do_sample=False, subtalker_do_sample=False)
+    overrides = {
+        "temperature": temperature, "top_k": top_k, "top_p": top_p, "repetition_penalty": repetition_penalty,
+        "subtalker_temperature": subtalker_temperature, "subtalker_top_k": subtalker_top_k,
+        "subtalker_top_p": subtalker_top_p,
+    }
+    sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
+    request = resolve_request(checkpoint.config, SynthesisRequest(
+        speaker=speaker, language=language, instruct=instruct, sampling=sampling, seed=seed, max_frames=max_frames,
+        max_seconds=max_seconds, streaming_text=streaming_text,
+        chunk_frames=max(1, chunk_ms // FRAME_MS), max_chunk_frames=max(STREAM_MAX_CHUNK_FRAMES, chunk_ms // FRAME_MS),
+    ), checkpoint.sampling)
+    pieces = _pieces(body, normalize, language)
+    if show_text or verbose:
+        for piece in pieces:
+            typer.echo(piece, err=True)
+    _run(checkpoint, pieces, request, out, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
+         threads=threads, progress=verbose or (not to_stdout and sys.stderr.isatty()), verbose=verbose)
+
+
+def _pieces(body: str, normalize: bool, language: str) -> list[str]:
+    """The text, normalized (unless asked not to) and cut into the pieces the model speaks one by one."""
+    from qwentts_cli.text.segment import split_text
+
+    if normalize:
+        from qwentts_cli.text.normalize import normalize as normalize_text
+
+        body = normalize_text(body, lang=language)
+    pieces = split_text(body)
+    if not pieces:
+        raise EmptyText("the text after normalization")
+    return pieces
+
+
+def _run(checkpoint, pieces, request, out, *, device: str, dtype: str, quantize: str | None, graphs: bool,
+         threads: int | None, progress: bool, verbose: bool) -> None:
+    """Load the model and speak; the one place synth touches torch."""
+    import torch
+
+    from qwentts_cli.cli.signals import Interrupted
+    from qwentts_cli.cli.speak import speak
+    from qwentts_cli.runtime import Synthesizer
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    synthesizer = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize,
+                                   graphs=None if graphs else False)
+    load_s = time.perf_counter() - t0
+    try:
+        summary = speak(synthesizer, pieces, request, out, progress=progress)
+    except BrokenPipeError:
+        raise StdoutClosed() from None
+    except Interrupted as e:
+        message = "interrupted"
+        if out.stream and not out.to_stdout:
+            message += f"; {out.path} holds the audio written so far"
+        typer.echo(message, err=True)
+        raise typer.Exit(e.status) from None
+    if verbose:
+        rtf = summary.elapsed_s / summary.audio_s if summary.audio_s else float("nan")
+        typer.echo(
+            f"load {load_s:.2f}s, synth {summary.elapsed_s:.2f}s, {summary.frames} frames, "
+            f"{summary.audio_s:.2f}s audio, RTF {rtf:.2f} -> {out.path}",
+            err=True,
+        )

@@ -1,0 +1,103 @@
+"""What a user asks for, as one frozen value, and its check against one model (no torch).
+
+`SynthesisRequest` carries the voice, language, sampling, seed, caps and chunking from the
+CLI (or a Python caller) into the library. `resolve_request` checks it against a checkpoint's
+config once, before any weights are read, and returns a `ResolvedRequest`: the same fields
+with the defaults filled in (speaker, sampling) and the codec language id looked up. The
+library resolves a plain request once per call, never once per sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from qwentts_cli.config import SamplingConfig, TTSConfig
+from qwentts_cli.errors import UnknownChoice, UnsupportedConfigError, UsageError
+
+# Streamed decodes grow to this many frames: per frame, the streaming decoder costs ~57 ms
+# one frame at a time, ~32 ms four at a time and ~25 ms eight at a time, about a one-shot
+# decode (real 0.6B codec shape, 2-core Xeon, float32; docs/benchmark.md).
+STREAM_MAX_CHUNK_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    speaker: str | None = None  # a built-in speaker (CustomVoice); None: the model's default
+    language: str = "auto"  # a language name, or auto
+    instruct: str | None = None  # style instruction (1.7B CustomVoice) or voice description (VoiceDesign)
+    sampling: SamplingConfig | None = None  # None: the checkpoint's generation_config.json
+    seed: int | None = None  # piece i of a text is sampled with seed + i
+    max_frames: int | None = None  # per piece; None: a cap that grows with the text (runtime.FRAME_CAP_*)
+    max_seconds: float | None = None  # over all pieces
+    streaming_text: bool = False  # the official streaming-text prompt layout
+    ignore_eos: bool = False  # exactly max_frames frames per piece (benchmarks)
+    chunk_frames: int = 1  # streaming: frames in the first decode
+    max_chunk_frames: int | None = None  # streaming: later decodes double up to this (None: chunk_frames)
+
+
+@dataclass(frozen=True)
+class ResolvedRequest(SynthesisRequest):
+    """A request checked against one model: speaker, language and sampling filled in."""
+
+    language_id: int | None = None  # the codec language token; None for auto
+
+    @property
+    def largest_chunk(self) -> int:
+        return max(self.chunk_frames, self.max_chunk_frames or self.chunk_frames)
+
+
+def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampling: SamplingConfig) -> ResolvedRequest:
+    """Check `request` against the model of `config`; raises a UsageError naming the bad value."""
+    if isinstance(request, ResolvedRequest):
+        return request
+    speaker = _check_voice(config, request.speaker, request.instruct)
+    language = request.language.lower()
+    if language not in config.languages:
+        raise UnknownChoice("language", request.language, config.languages)
+    if request.max_frames is not None and request.max_frames < 1:
+        raise UsageError("<max_frames> must be at least 1")
+    if request.max_seconds is not None and not (request.max_seconds > 0 and math.isfinite(request.max_seconds)):
+        raise UsageError("<max_seconds> must be a positive number of seconds")
+    if request.chunk_frames < 1 or (request.max_chunk_frames is not None and request.max_chunk_frames < 1):
+        raise UsageError("<chunk_frames> must be at least 1")
+    if request.ignore_eos and request.max_frames is None:
+        raise UsageError("<ignore_eos> needs <max_frames>: without EOS only the frame cap ends a piece")
+    instruct = request.instruct or None
+    # The official 0.6B CustomVoice ignores instructions; 1.7B CustomVoice and VoiceDesign use them.
+    if config.model_type == "custom_voice" and config.model_size == "0b6":
+        instruct = None
+    values = {f.name: getattr(request, f.name) for f in fields(SynthesisRequest)}
+    values.update(speaker=speaker, language=language, instruct=instruct,
+                  sampling=request.sampling or default_sampling)
+    return ResolvedRequest(**values, language_id=_language_id(config, language, speaker))
+
+
+def _check_voice(config: TTSConfig, speaker: str | None, instruct: str | None) -> str | None:
+    """The speaker to use (lower case), or None for a model without built-in speakers."""
+    if config.model_type == "base":
+        raise UnsupportedConfigError(
+            "this is a Base (voice-cloning) model and voice cloning is not supported yet; "
+            "use a CustomVoice model such as Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
+        )
+    if config.model_type == "voice_design":
+        if speaker:
+            raise UsageError("VoiceDesign models have no built-in speakers; describe the voice with <instruct>")
+        if not instruct:
+            raise UsageError("VoiceDesign models need a voice description; pass <instruct>")
+        return None
+    speaker = speaker or config.default_speaker
+    if speaker is None or speaker.lower() not in config.talker.speaker_ids:
+        raise UnknownChoice("speaker", speaker, config.speakers)
+    return speaker.lower()
+
+
+def _language_id(config: TTSConfig, language: str, speaker: str | None) -> int | None:
+    """The codec language token, or None for auto; a dialect speaker overrides auto and chinese
+    (the official generate's rule)."""
+    tc = config.talker
+    language_id = None if language == "auto" else tc.language_ids[language]
+    dialect = tc.speaker_dialect.get(speaker, False) if speaker else False
+    if language in ("chinese", "auto") and dialect:
+        language_id = tc.language_ids[dialect]
+    return language_id

@@ -1,0 +1,152 @@
+"""English normalizer: each class of written number as an exact input -> spoken-form table."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwentts_cli.text.normalize import normalize
+
+
+def en(text: str) -> str:
+    return normalize(text, "en")
+
+
+NUMBERS = [
+    ("5", "five"),
+    ("-5", "minus five"),
+    ("1,000,000", "one million"),
+    ("1\u2009000", "one thousand"),
+    ("101", "one hundred one"),
+    ("3.5", "three point five"),
+    ("0.05", "zero point zero five"),
+    ("1/2", "one half"),
+    ("3/4", "three quarters"),
+    ("2/3", "two thirds"),
+    ("24/7", "twenty-four/seven"),
+    ("50%", "fifty percent"),
+    ("3.5%", "three point five percent"),
+    ("5-10", "five to ten"),
+    ("5–10 km", "five to ten kilometers"),
+    ("I have 3 cats.", "I have three cats."),
+]
+
+ORDINALS_YEARS = [
+    ("1st", "first"),
+    ("22nd", "twenty-second"),
+    ("3rd", "third"),
+    ("101st", "one hundred first"),
+    ("in 1999", "in nineteen ninety-nine"),
+    ("2024", "twenty twenty-four"),
+    ("2000", "two thousand"),
+    ("2005", "two thousand five"),
+    ("in 1905", "in nineteen oh five"),
+    ("since 2010,", "since twenty ten,"),
+    ("2024 apples", "two thousand twenty-four apples"),
+    ("the 1990s", "the nineteen nineties"),
+    ("1939-1945", "nineteen thirty-nine to nineteen forty-five"),
+]
+
+ROMAN = [
+    ("Chapter IV", "Chapter four"),
+    ("World War II", "World War two"),
+    ("Henry VIII", "Henry the eighth"),
+    ("Louis XIV", "Louis the fourteenth"),
+    ("Elizabeth I", "Elizabeth the first"),
+    ("I think I can.", "I think I can."),
+    ("Model X and part V", "Model X and part five"),
+    ("Washington DC", "Washington DC"),
+    ("V for Vendetta", "V for Vendetta"),
+]
+
+MONEY = [
+    ("$5.50", "five dollars and fifty cents"),
+    ("$5", "five dollars"),
+    ("$1", "one dollar"),
+    ("$0.99", "ninety-nine cents"),
+    ("€20", "twenty euros"),
+    ("£1", "one pound"),
+    ("100 USD", "one hundred dollars"),
+    ("50 RUB", "fifty rubles"),
+    ("10 EUR", "ten euros"),
+    ("$1 million", "one million dollars"),
+    ("$2.5 million", "two point five million dollars"),
+    ("$3bn", "three billion dollars"),
+]
+
+DATES_TIMES = [
+    ("12.05.2024", "May twelfth, twenty twenty-four"),
+    ("05/12/2024", "May twelfth, twenty twenty-four"),
+    ("2024-05-12", "May twelfth, twenty twenty-four"),
+    ("May 5, 2024", "May fifth, twenty twenty-four"),
+    ("on May 5", "on May fifth"),
+    ("14 March 2019", "the fourteenth of March, twenty nineteen"),
+    ("Jan. 3rd", "January third"),
+    ("The 2nd of May", "The second of May"),
+    ("10:30 am", "ten thirty a m"),
+    ("10:30 p.m.", "ten thirty p m"),
+    ("7:05", "seven oh five"),
+    ("15:00", "fifteen hundred"),
+    ("15:30", "fifteen thirty"),
+    ("12:00", "twelve o'clock"),
+    ("10:00 AM", "ten a m"),
+    ("7 pm", "seven p m"),
+]
+
+UNITS = [
+    ("5 km", "five kilometers"),
+    ("1 km", "one kilometer"),
+    ("100 kg", "one hundred kilograms"),
+    ("60 mph", "sixty miles per hour"),
+    ("5 m²", "five square meters"),
+    ("100 MB", "one hundred megabytes"),
+    ("3 GHz", "three gigahertz"),
+    ("20 °C", "twenty degrees Celsius"),
+    ("-5°C", "minus five degrees Celsius"),
+    ("6 ft", "six feet"),
+    ("1.5 l", "one point five liters"),
+    ("5 m away", "five meters away"),
+]
+
+PHONES_ADDRESSES = [
+    ("+1 555-010-9999", "plus one, five five five, zero one zero, nine nine nine nine"),
+    ("(555) 123-4567", "five five five, one two three, four five six seven"),
+    ("Call 555-1234", "Call five five five, one two three four"),
+    ("info@example.com", "info at example dot com"),
+    ("https://qwen.ai/tts", "h t t p s colon slash slash qwen dot ai slash tts"),
+    ("Visit www.example.org.", "Visit w w w dot example dot org."),
+]
+
+ABBREVIATIONS = [
+    ("Dr. Smith", "Doctor Smith"),
+    ("Mr. Brown", "Mister Brown"),
+    ("Mrs. Brown", "Missus Brown"),
+    ("St. Louis", "Saint Louis"),
+    ("Baker St. is closed", "Baker Street is closed"),
+    ("apples, pears, etc.", "apples, pears, et cetera."),
+    ("fruit, e.g. apples", "fruit, for example apples"),
+    ("one, i.e. this", "one, that is this"),
+    ("cats vs. dogs", "cats versus dogs"),
+    ("No. 5", "number five"),
+    ("No, thanks.", "No, thanks."),
+    ("in Q3 2023", "in Q three twenty twenty-three"),
+    ("221B Baker St.", "two hundred twenty-one B Baker Street."),
+    ("COVID-19 and mp3", "COVID-nineteen and mp three"),
+]
+
+
+@pytest.mark.parametrize(
+    "text,expected", NUMBERS + ORDINALS_YEARS + ROMAN + MONEY + DATES_TIMES + UNITS + PHONES_ADDRESSES + ABBREVIATIONS
+)
+def test_en(text, expected):
+    assert en(text) == expected
+
+
+PROSE_EN = """It was the best of times, it was the worst of times; it was the age of wisdom!
+
+"Well," said I, "what do you make of it?" He shrugged — and then, quietly, walked away…
+	Tabs,  double  spaces, and a question?   Yes: I think so. I am here; you are there.
+"""
+
+
+def test_plain_prose_unchanged():
+    assert en(PROSE_EN) == PROSE_EN
