@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from qwentts_cli.model.codec import load_codec_decoder
+from qwentts_cli.load.codec import load_codec_decoder
 
 torch.set_num_threads(2)
 codec = load_codec_decoder(f"{sys.argv[1]}/speech_tokenizer")

@@ -2,16 +2,17 @@
 import sys, torch, json
 torch.set_num_threads(2)
 from qwentts_cli.runtime import Synthesizer
-from qwentts_cli.generate import build_prompt
+from qwentts_cli.generate.prompt import build_prompt
 model = sys.argv[1]; frames = int(sys.argv[2])
 text = "Ниже представлен план цикла статей о том, как создать собственную модель."
 def measure(s):
     ids = torch.tensor([s.prompt_ids(text)])
-    p = build_prompt(s.talker, s.config, ids, language="russian", speaker=None)
+    req = s.resolve(language="russian")
+    p = build_prompt(s.talker, s.config, ids, req.language_id, None)  # no speaker row, as measured
     s.talker.model.setup_caches(p.embeds.shape[1] + 1, torch.float32, torch.device("cpu"))
     with torch.inference_mode():
         logits = s.talker(p.embeds, 0)[1][0]
-    codes = torch.stack(list(s.frames(text, speaker=None, language="russian", sampling=s.greedy(), max_frames=frames, ignore_eos=True)))
+    codes = torch.stack(list(s.frames(text, language="russian", sampling=s.greedy(), max_frames=frames, ignore_eos=True)))
     return logits, codes
 ref = Synthesizer.from_pretrained(model)
 rl, rc = measure(ref)

@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import REPO, assert_clean_error, cli_env, run_cli
+from helpers import REPO, cli_env, run_cli
 
 # Greedy on the fixture this text runs 1064 frames with --max-frames 1500 (EOS ends the second
 # piece; greedy codes are the same on every machine, as the parity tests show): seconds of work.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import sys
-import time
 import types
 
 import torch

@@ -46,7 +46,6 @@ class DynamicInt8Linear(nn.Module):
         zero = torch.zeros(q.shape[0], dtype=torch.int64)
         qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), zero, 0)
         self.packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
-        self.out_features = q.shape[0]
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype

@@ -52,15 +52,6 @@ def prev_word(text: str, pos: int, window: int = 64) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def prev_words(text: str, pos: int, n: int = 2, window: int = 96) -> list[str]:
-    """Up to `n` words before `pos` (nearest last), stopping at punctuation or digits."""
-    head = text[max(0, pos - window) : pos]
-    m = re.search(r"((?:[^\W\d_]+(?:-[^\W\d_]+)*[" + SPACES + r"]+)*[^\W\d_]+(?:-[^\W\d_]+)*)[" + SPACES + r"]*$", head)
-    if not m:
-        return []
-    return [w.lower() for w in m.group(1).split()][-n:]
-
-
 def next_words(text: str, pos: int, n: int = 3, window: int = 96) -> list[str]:
     """Up to `n` words right after `pos`, as written, stopping at punctuation or digits."""
     tail = text[pos : pos + window]
@@ -68,12 +59,6 @@ def next_words(text: str, pos: int, n: int = 3, window: int = 96) -> list[str]:
     if not m:
         return []
     return m.group(1).split()[:n]
-
-
-def at_clause_start(text: str, pos: int) -> bool:
-    """Nothing but spaces, brackets or quotes since the start of the text or the last strong stop."""
-    head = text[max(0, pos - 64) : pos].rstrip(SPACES + "«\"'(“„")
-    return head == "" or head[-1] in ".!?:;—–\n" or (head.endswith("-") and head[-2:-1] in SPACES)
 
 
 def parse_int(s: str) -> int:
@@ -113,14 +98,6 @@ def roman_to_int(s: str) -> int | None:
         else:
             total += v
     return total or None
-
-
-def is_cyrillic(s: str) -> bool:
-    return any("\u0400" <= c <= "\u04ff" for c in s)
-
-
-def is_latin(s: str) -> bool:
-    return any(("a" <= c.lower() <= "z") for c in s)
 
 
 # URLs and e-mail addresses: spelled the same way in both languages, with different words.

@@ -144,11 +144,3 @@ def _gender(gender: str, noun: str) -> str:
     return gender
 
 
-def noun_case_number(noun: str, preposition: str | None) -> Analysis | None:
-    """The form a noun is in, decided with the preposition's help: 'году' after 'к' -> dative singular."""
-    analyses = analyse_noun(noun)
-    for case in candidate_cases(preposition):
-        for a in analyses:
-            if a.case == case:
-                return a
-    return analyses[0] if analyses else None

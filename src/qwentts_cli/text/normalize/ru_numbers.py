@@ -95,16 +95,6 @@ def ordinal(n: int, case: str = "n", gender: str = "m", plural: bool = False, an
 _COMPOUND_FIX = {"ста": "сто", "одного": "одно", "девяноста": "девяносто", "тысячи": "тысяче", "тысяч": "тысяче"}
 
 
-def compound_stem(n: int) -> str:
-    """The first part of 'пятилетний', 'двухэтажный', 'стопроцентный', 'тысячелетие'."""
-    if n == 1:
-        return "одно"
-    if n == 1000:
-        return "тысяче"
-    words = cardinal(n, "g").split()
-    return "".join(_COMPOUND_FIX.get(w, w) for w in words)
-
-
 # ----------------------------------------------------------------------------------------------
 # Nouns. A paradigm is 12 forms: singular n g d a i p, then plural n g d a i p.
 
