@@ -1,17 +1,18 @@
-"""Audio at the edge: file formats, sample formats, and writes that never leave half a file.
+"""Audio at the edge: file formats, sample formats, resampling, and the incremental WAV.
 
 The library yields float32 samples in [-1, 1]; only this module decides how they are stored.
+Where the bytes go (atomically, or in place for a stream) is outputs.py's business.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 
-from qwentts_cli.errors import OutputError, UsageError
+from qwentts_cli.errors import UsageError
 
 # soundfile format and subtype per extension and --subtype
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
@@ -33,54 +34,18 @@ def output_format(path: str, subtype: str) -> tuple[str, str]:
     return FORMATS[ext], subtypes[subtype]
 
 
-def check_writable(path: str) -> None:
-    """Fail early (before the model loads) when `path` cannot be written."""
-    if os.path.isdir(path):
-        raise OutputError(f"'{path}' is a directory; give a file name such as out.wav")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise OutputError(f"cannot write '{path}': the folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise OutputError(f"cannot write '{path}': permission denied; choose another output path")
-
-
-def write_atomic(path: str, write: Callable[[str], None]) -> None:
-    """Run `write(tmp_path)` on a temporary file beside `path`, then rename it into place.
-
-    On any failure (or Ctrl-C) the temporary file is removed and `path` is untouched; a failed
-    write (a full disk, a read-only folder) is an OutputError naming `path`.
-    """
-    parent = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".qwentts-", suffix=os.path.splitext(path)[1], dir=parent)
-        os.close(fd)
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise OutputError(f"cannot write '{path}': {e.strerror or e}; nothing was written there") from e
-        raise
-
-
-def write_audio(path: str, audio: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> None:
-    """Write float samples to `path` (format from its extension), atomically."""
+def audio_writer(path: str, audio: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> Callable[[BinaryIO], None]:
+    """What writes float samples as the file `path` names (format from its extension), for outputs.py."""
     import soundfile as sf
 
     fmt, sf_subtype = output_format(path, subtype)
-    write_atomic(path, lambda tmp: sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, format=fmt, subtype=sf_subtype))
+    samples = np.asarray(audio, dtype=np.float32)
+    return lambda f: sf.write(f, samples, sample_rate, format=fmt, subtype=sf_subtype)
 
 
-def write_codes(path: str, codes: np.ndarray) -> None:
-    """Save codes (frames, 16) as an int64 .npy array, atomically."""
-
-    def save(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(codes, dtype=np.int64))
-
-    write_atomic(path, save)
+def codes_writer(codes: np.ndarray) -> Callable[[BinaryIO], None]:
+    """What writes codes (frames, 16) as an int64 .npy array, for outputs.py."""
+    return lambda f: np.save(f, np.asarray(codes, dtype=np.int64))
 
 
 # --- sample formats, post-processing --------------------------------------------------------
@@ -161,35 +126,38 @@ def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
 class StreamingWavWriter:
     """A WAV file written as audio comes, valid after every chunk.
 
-    The RIFF and data sizes in the header are rewritten after each chunk, so a run that is
-    interrupted (or killed) leaves a playable file holding everything written so far.
+    On a seekable file the RIFF and data sizes in the header are rewritten after each chunk,
+    so a run that is interrupted (or killed) leaves a playable file holding everything written
+    so far. On a stream (a FIFO) the sizes are written as "unknown" (0xFFFFFFFF), as sox and
+    ffmpeg do for piped WAV, and nothing is rewritten.
     """
 
-    def __init__(self, path: str, sample_rate: int, pcm: str = "s16le"):
-        self.path = path
+    UNKNOWN = 0xFFFFFFFF
+
+    def __init__(self, file: BinaryIO, sample_rate: int, pcm: str = "s16le"):
+        self.file = file
         self.pcm = pcm
         self.data_bytes = 0
-        self.file = open(path, "wb")
+        self.seekable = file.seekable()
         bits, fmt_tag = _PCM_BITS[pcm], 3 if pcm == "f32le" else 1  # IEEE float or PCM
         block = bits // 8
-        header = b"RIFF" + (36).to_bytes(4, "little") + b"WAVE"
+        riff, data = (36, 0) if self.seekable else (self.UNKNOWN, self.UNKNOWN)
+        header = b"RIFF" + riff.to_bytes(4, "little") + b"WAVE"
         header += b"fmt " + (16).to_bytes(4, "little") + fmt_tag.to_bytes(2, "little") + (1).to_bytes(2, "little")
         header += sample_rate.to_bytes(4, "little") + (sample_rate * block).to_bytes(4, "little")
         header += block.to_bytes(2, "little") + bits.to_bytes(2, "little")
-        header += b"data" + (0).to_bytes(4, "little")
+        header += b"data" + data.to_bytes(4, "little")
         self.file.write(header)
 
     def write(self, samples: np.ndarray) -> None:
         data = to_pcm(samples, self.pcm)
         self.file.write(data)
         self.data_bytes += len(data)
-        end = self.file.tell()
-        self.file.seek(4)
-        self.file.write((36 + self.data_bytes).to_bytes(4, "little"))
-        self.file.seek(40)
-        self.file.write(self.data_bytes.to_bytes(4, "little"))
-        self.file.seek(end)
+        if self.seekable:
+            end = self.file.tell()
+            self.file.seek(4)
+            self.file.write((36 + self.data_bytes).to_bytes(4, "little"))
+            self.file.seek(40)
+            self.file.write(self.data_bytes.to_bytes(4, "little"))
+            self.file.seek(end)
         self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()

@@ -27,10 +27,80 @@ def read_json(path: str) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not valid JSON ({e}); re-download the model") from e
 
 
-def _require(cfg: dict[str, Any], key: str, where: str) -> Any:
-    if key not in cfg:
-        raise UnsupportedConfigError(f"{where} has no '{key}'; this does not look like a Qwen3-TTS 12Hz config")
-    return cfg[key]
+_MISSING = object()
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class _Fields:
+    """Typed values from one JSON object; a wrong one is one error that names the file, the field,
+    what was found and what was expected."""
+
+    def __init__(self, obj: Any, where: str):
+        if not isinstance(obj, dict):
+            raise CheckpointError(f"{where} is {_describe(obj)}, expected a JSON object; re-download the model")
+        self.obj, self.where = obj, where
+
+    def _value(self, key: str, default: Any) -> Any:
+        value = self.obj.get(key)
+        if value is None:  # absent or null: the official default, where there is one
+            if default is _MISSING:
+                raise UnsupportedConfigError(f"{self.where} has no '{key}'; this does not look like a Qwen3-TTS 12Hz config")
+            return default
+        return value
+
+    def wrong(self, key: str, expected: str) -> CheckpointError:
+        return CheckpointError(f"{self.where}: '{key}' is {_describe(self.obj.get(key))}, expected {expected}; "
+                               "the config is damaged or not a Qwen3-TTS 12Hz config")
+
+    def int(self, key: str, default: Any = _MISSING, minimum: int = 0) -> int:
+        value = self._value(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.wrong(key, f"an integer of at least {minimum}")
+        return value
+
+    def float(self, key: str, default: Any = _MISSING, positive: bool = True) -> float:
+        value = self._value(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or (positive and value <= 0):
+            raise self.wrong(key, "a positive number" if positive else "a number")
+        return float(value)
+
+    def bool(self, key: str, default: Any = _MISSING) -> bool:
+        value = self._value(key, default)
+        if not isinstance(value, bool):
+            raise self.wrong(key, "true or false")
+        return value
+
+    def str(self, key: str, default: Any = _MISSING) -> str:
+        value = self._value(key, default)
+        if not isinstance(value, str):
+            raise self.wrong(key, "a string")
+        return value
+
+    def object(self, key: str, default: Any = _MISSING) -> dict[str, Any]:
+        value = self._value(key, default)
+        if not isinstance(value, dict):
+            raise self.wrong(key, "an object")
+        return value
+
+    def ids(self, key: str) -> dict[str, int]:
+        """A name -> token id table (lower-case names); absent means empty."""
+        table = self.object(key, {})
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in table.values()):
+            raise self.wrong(key, "an object of names and token ids")
+        return {k.lower(): v for k, v in table.items()}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.obj.get(key, default)
 
 
 @dataclass(frozen=True)
@@ -50,28 +120,30 @@ class DecoderStackConfig:
     num_code_groups: int
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any], where: str) -> "DecoderStackConfig":
+    def from_dict(cls, cfg: Any, where: str) -> "DecoderStackConfig":
+        f = _Fields(cfg, where)
         for key, value in (("hidden_act", "silu"), ("attention_bias", False)):
-            if cfg.get(key, value) != value:
-                raise UnsupportedConfigError(f"{where}: {key}={cfg[key]!r} is not supported (only {value!r})")
-        if cfg.get("use_sliding_window") or cfg.get("sliding_window"):
+            if f.get(key, value) != value:
+                raise UnsupportedConfigError(f"{where}: {key}={f.get(key)!r} is not supported (only {value!r})")
+        if f.get("use_sliding_window") or f.get("sliding_window"):
             raise UnsupportedConfigError(f"{where}: sliding-window attention is not supported for the talker")
-        heads = _require(cfg, "num_attention_heads", where)
-        kv_heads = cfg.get("num_key_value_heads", heads)
+        heads = f.int("num_attention_heads", minimum=1)
+        kv_heads = f.int("num_key_value_heads", heads, minimum=1)
         if heads % kv_heads:
             raise UnsupportedConfigError(f"{where}: {heads} heads do not split into {kv_heads} key/value heads")
+        hidden = f.int("hidden_size", minimum=1)
         return cls(
-            hidden_size=_require(cfg, "hidden_size", where),
-            intermediate_size=_require(cfg, "intermediate_size", where),
-            num_hidden_layers=_require(cfg, "num_hidden_layers", where),
+            hidden_size=hidden,
+            intermediate_size=f.int("intermediate_size", minimum=1),
+            num_hidden_layers=f.int("num_hidden_layers", minimum=1),
             num_attention_heads=heads,
             num_key_value_heads=kv_heads,
-            head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
-            rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
-            rope_theta=float(cfg.get("rope_theta", 10000.0)),
-            max_position_embeddings=int(cfg.get("max_position_embeddings", 32768)),
-            vocab_size=_require(cfg, "vocab_size", where),
-            num_code_groups=int(cfg.get("num_code_groups", 16)),
+            head_dim=f.int("head_dim", hidden // heads, minimum=1),
+            rms_norm_eps=f.float("rms_norm_eps", 1e-6),
+            rope_theta=f.float("rope_theta", 10000.0),
+            max_position_embeddings=f.int("max_position_embeddings", 32768, minimum=1),
+            vocab_size=f.int("vocab_size", minimum=1),
+            num_code_groups=f.int("num_code_groups", 16, minimum=2),
         )
 
 
@@ -95,32 +167,34 @@ class TalkerConfig:
     predictor: DecoderStackConfig
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> "TalkerConfig":
-        where = "config.json talker_config"
-        rope = cfg.get("rope_scaling") or {}
+    def from_dict(cls, cfg: Any, source: str = "config.json") -> "TalkerConfig":
+        where = f"{source} talker_config"
+        f = _Fields(cfg, where)
+        rope = f.object("rope_scaling", {})
         if rope and rope.get("rope_type", rope.get("type", "default")) != "default":
             # Qwen3-TTS uses multimodal RoPE whose three position streams are equal for speech,
             # which makes it the plain 1-D RoPE we implement; other scalings change the frequencies.
             raise UnsupportedConfigError(f"{where}: rope_type {rope.get('rope_type')!r} is not supported")
-        predictor = DecoderStackConfig.from_dict(
-            _require(cfg, "code_predictor_config", where), "config.json code_predictor_config"
-        )
-        if predictor.num_code_groups != cfg.get("num_code_groups", 16):
+        predictor = DecoderStackConfig.from_dict(f.object("code_predictor_config"), f"{source} code_predictor_config")
+        if predictor.num_code_groups != f.int("num_code_groups", 16):
             raise UnsupportedConfigError(f"{where}: talker and code predictor disagree on num_code_groups")
+        dialect = f.object("spk_is_dialect", {})
+        if not all(isinstance(v, (str, bool)) for v in dialect.values()):
+            raise f.wrong("spk_is_dialect", "an object of speaker names and false or a dialect name")
         return cls(
             stack=DecoderStackConfig.from_dict(cfg, where),
-            text_hidden_size=_require(cfg, "text_hidden_size", where),
-            text_vocab_size=_require(cfg, "text_vocab_size", where),
-            codec_bos_id=_require(cfg, "codec_bos_id", where),
-            codec_eos_id=_require(cfg, "codec_eos_token_id", where),
-            codec_pad_id=_require(cfg, "codec_pad_id", where),
-            codec_think_id=_require(cfg, "codec_think_id", where),
-            codec_nothink_id=_require(cfg, "codec_nothink_id", where),
-            codec_think_bos_id=_require(cfg, "codec_think_bos_id", where),
-            codec_think_eos_id=_require(cfg, "codec_think_eos_id", where),
-            language_ids={k.lower(): int(v) for k, v in (cfg.get("codec_language_id") or {}).items()},
-            speaker_ids={k.lower(): int(v) for k, v in (cfg.get("spk_id") or {}).items()},
-            speaker_dialect={k.lower(): v for k, v in (cfg.get("spk_is_dialect") or {}).items()},
+            text_hidden_size=f.int("text_hidden_size", minimum=1),
+            text_vocab_size=f.int("text_vocab_size", minimum=1),
+            codec_bos_id=f.int("codec_bos_id"),
+            codec_eos_id=f.int("codec_eos_token_id"),
+            codec_pad_id=f.int("codec_pad_id"),
+            codec_think_id=f.int("codec_think_id"),
+            codec_nothink_id=f.int("codec_nothink_id"),
+            codec_think_bos_id=f.int("codec_think_bos_id"),
+            codec_think_eos_id=f.int("codec_think_eos_id"),
+            language_ids=f.ids("codec_language_id"),
+            speaker_ids=f.ids("spk_id"),
+            speaker_dialect={k.lower(): v for k, v in dialect.items()},
             predictor=predictor,
         )
 
@@ -140,32 +214,39 @@ class TTSConfig:
     tts_pad_id: int
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> "TTSConfig":
-        tokenizer_type = cfg.get("tokenizer_type", "qwen3_tts_tokenizer_12hz")
+    def from_dict(cls, cfg: Any, source: str = "config.json") -> "TTSConfig":
+        f = _Fields(cfg, source)
+        tokenizer_type = f.str("tokenizer_type", "qwen3_tts_tokenizer_12hz")
         if tokenizer_type != "qwen3_tts_tokenizer_12hz":
             raise UnsupportedConfigError(
-                f"config.json tokenizer_type {tokenizer_type!r} is not supported; qwentts runs the 12Hz models only"
+                f"{source} tokenizer_type {tokenizer_type!r} is not supported; qwentts runs the 12Hz models only"
             )
-        model_type = cfg.get("tts_model_type", "custom_voice")
+        model_type = f.str("tts_model_type", "custom_voice")
         if model_type not in SUPPORTED_MODEL_TYPES:
             raise UnsupportedConfigError(
-                f"config.json tts_model_type {model_type!r} is unknown (expected one of {', '.join(SUPPORTED_MODEL_TYPES)})"
+                f"{source} tts_model_type {model_type!r} is unknown (expected one of {', '.join(SUPPORTED_MODEL_TYPES)})"
             )
         return cls(
             model_type=model_type,
-            model_size=str(cfg.get("tts_model_size", "")),
-            talker=TalkerConfig.from_dict(_require(cfg, "talker_config", "config.json")),
-            im_start_id=cfg.get("im_start_token_id", 151644),
-            im_end_id=cfg.get("im_end_token_id", 151645),
-            assistant_id=cfg.get("assistant_token_id", 77091),
-            tts_bos_id=cfg.get("tts_bos_token_id", 151672),
-            tts_eos_id=cfg.get("tts_eos_token_id", 151673),
-            tts_pad_id=cfg.get("tts_pad_token_id", 151671),
+            model_size=f.str("tts_model_size", ""),
+            talker=TalkerConfig.from_dict(f.object("talker_config"), source),
+            im_start_id=f.int("im_start_token_id", 151644),
+            im_end_id=f.int("im_end_token_id", 151645),
+            assistant_id=f.int("assistant_token_id", 77091),
+            tts_bos_id=f.int("tts_bos_token_id", 151672),
+            tts_eos_id=f.int("tts_eos_token_id", 151673),
+            tts_pad_id=f.int("tts_pad_token_id", 151671),
         )
 
     @classmethod
     def from_dir(cls, model_dir: str) -> "TTSConfig":
-        return cls.from_dict(read_json(os.path.join(model_dir, "config.json")))
+        path = os.path.join(model_dir, "config.json")
+        return cls.from_dict(read_json(path), path)
+
+    @property
+    def display_size(self) -> str:
+        """The size as the model names say it: "0b6" -> "0.6B"."""
+        return self.model_size.replace("b", ".").upper() + "B" if "b" in self.model_size else self.model_size
 
     @property
     def languages(self) -> list[str]:
@@ -202,19 +283,37 @@ class SamplingConfig:
         path = os.path.join(model_dir, "generation_config.json")
         if not os.path.isfile(path):
             return cls()
-        cfg = read_json(path)
-        base = cls()
-        return cls(
-            do_sample=bool(cfg.get("do_sample", base.do_sample)),
-            top_k=int(cfg.get("top_k", base.top_k)),
-            top_p=float(cfg.get("top_p", base.top_p)),
-            temperature=float(cfg.get("temperature", base.temperature)),
-            repetition_penalty=float(cfg.get("repetition_penalty", base.repetition_penalty)),
-            subtalker_do_sample=bool(cfg.get("subtalker_dosample", base.subtalker_do_sample)),
-            subtalker_top_k=int(cfg.get("subtalker_top_k", base.subtalker_top_k)),
-            subtalker_top_p=float(cfg.get("subtalker_top_p", base.subtalker_top_p)),
-            subtalker_temperature=float(cfg.get("subtalker_temperature", base.subtalker_temperature)),
+        f, base = _Fields(read_json(path), path), cls()
+        config = cls(
+            do_sample=f.bool("do_sample", base.do_sample),
+            top_k=f.int("top_k", base.top_k),
+            top_p=f.float("top_p", base.top_p),
+            temperature=f.float("temperature", base.temperature),
+            repetition_penalty=f.float("repetition_penalty", base.repetition_penalty),
+            subtalker_do_sample=f.bool("subtalker_dosample", base.subtalker_do_sample),
+            subtalker_top_k=f.int("subtalker_top_k", base.subtalker_top_k),
+            subtalker_top_p=f.float("subtalker_top_p", base.subtalker_top_p),
+            subtalker_temperature=f.float("subtalker_temperature", base.subtalker_temperature),
         )
+        for key in ("top_p", "subtalker_top_p"):
+            if f.get(key) is not None and f.get(key) > 1:
+                raise f.wrong(key, "a number in (0, 1]")
+        return config
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(parameter, what it must be) for every setting out of range; empty when all are usable."""
+        out = []
+        for prefix in ("", "subtalker_"):
+            temperature, top_k, top_p = (getattr(self, prefix + name) for name in ("temperature", "top_k", "top_p"))
+            if not (math.isfinite(temperature) and temperature > 0):
+                out.append((prefix + "temperature", "a number above 0"))
+            if top_k < 0:
+                out.append((prefix + "top_k", "0 (no limit) or more"))
+            if not (0 < top_p <= 1):
+                out.append((prefix + "top_p", "a number in (0, 1]"))
+        if not (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0):
+            out.append(("repetition_penalty", "a number above 0 (1 is no penalty)"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -262,6 +361,8 @@ class CodecDecoderConfig:
         model_type = tokenizer_config.get("model_type")
         if model_type != "qwen3_tts_tokenizer_12hz":
             raise unsupported(f"model_type is {model_type!r}, not 'qwen3_tts_tokenizer_12hz'")
+        if not isinstance(tokenizer_config, dict):
+            raise CheckpointError(f"{source} is {_describe(tokenizer_config)}, expected a JSON object; re-download the model")
         dec = tokenizer_config.get("decoder_config")
         if not isinstance(dec, dict):
             raise unsupported("there is no decoder_config")
@@ -276,11 +377,26 @@ class CodecDecoderConfig:
             raise unsupported("decoder partial_rotary_factor != 1")
         if not dec.get("sliding_window"):
             raise unsupported("decoder without a sliding_window")
-        names = {f.name for f in fields(cls)} - {"sample_rate"}
-        config = cls(
-            **{k: v for k, v in dec.items() if k in names},
-            sample_rate=int(tokenizer_config.get("output_sample_rate", 24000)),
-        )
+        f = _Fields(dec, f"{source} decoder_config")
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if field.name == "sample_rate" or dec.get(field.name) is None:
+                continue
+            kind = str(field.type)
+            if kind == "bool":
+                values[field.name] = f.bool(field.name)
+            elif kind == "float":
+                values[field.name] = f.float(field.name)
+            elif kind.startswith("tuple"):
+                ratios = dec[field.name]
+                if not isinstance(ratios, list) or not ratios or not all(
+                        isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in ratios):
+                    raise f.wrong(field.name, "a list of positive integers")
+                values[field.name] = tuple(ratios)
+            else:
+                values[field.name] = f.int(field.name, minimum=1)
+        rate = _Fields(tokenizer_config, source).int("output_sample_rate", 24000, minimum=1)
+        config = cls(**values, sample_rate=rate)
         if config.num_quantizers < 2:
             raise unsupported("fewer than 2 quantizers (the decoder splits codebook 0 from the rest)")
         if config.codebook_dim % 2:

@@ -90,6 +90,18 @@ class OutputError(QwenTTSError):
     """An output path that cannot be written."""
 
 
+class StdoutError(OutputError):
+    """Writing to stdout failed (it is full, closed or broken) for another reason than a reader leaving."""
+
+    def __init__(self, error: OSError):
+        reason = "it is closed" if error.errno == 9 else (error.strerror or str(error)).lower()
+        super().__init__(f"cannot write to stdout: {reason}; redirect it to a file or a pipe with room")
+
+
+class QwenTTSWarning(UserWarning):
+    """Something the user should know that does not stop the work (a damaged cache, an ignored option)."""
+
+
 class StdoutClosed(QwenTTSError):
     """The reader of stdout went away (`| head -c 1000`): not a failure, the command just stops.
 

@@ -19,6 +19,8 @@ from qwentts_cli.errors import UnknownChoice, UnsupportedConfigError, UsageError
 # one frame at a time, ~32 ms four at a time and ~25 ms eight at a time, about a one-shot
 # decode (real 0.6B codec shape, 2-core Xeon, float32; docs/benchmark.md).
 STREAM_MAX_CHUNK_FRAMES = 8
+# Seeds torch's generators take; piece i of a text uses seed + i, so a margin is left below 2^64.
+MAX_SEED = 2**63
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampli
         raise UsageError("<max_seconds> must be a positive number of seconds")
     if request.chunk_frames < 1 or (request.max_chunk_frames is not None and request.max_chunk_frames < 1):
         raise UsageError("<chunk_frames> must be at least 1")
+    sampling = request.sampling or default_sampling
+    for param, expected in sampling.problems():
+        raise UsageError(f"<{param}> is {getattr(sampling, param)}; it must be {expected}")
+    if request.seed is not None and not (0 <= request.seed < MAX_SEED):
+        raise UsageError(f"<seed> must be a whole number from 0 to {MAX_SEED - 1}")
     if request.ignore_eos and request.max_frames is None:
         raise UsageError("<ignore_eos> needs <max_frames>: without EOS only the frame cap ends a piece")
     instruct = request.instruct or None
@@ -68,8 +75,7 @@ def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampli
     if config.model_type == "custom_voice" and config.model_size == "0b6":
         instruct = None
     values = {f.name: getattr(request, f.name) for f in fields(SynthesisRequest)}
-    values.update(speaker=speaker, language=language, instruct=instruct,
-                  sampling=request.sampling or default_sampling)
+    values.update(speaker=speaker, language=language, instruct=instruct, sampling=sampling)
     return ResolvedRequest(**values, language_id=_language_id(config, language, speaker))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from qwentts_cli.config import SamplingConfig, TTSConfig
-from qwentts_cli.errors import EmptyText, TextTooLong, UnknownChoice, UsageError
+from qwentts_cli.errors import CheckpointError, EmptyText, TextTooLong, UnknownChoice, UsageError
 from qwentts_cli.generate.loop import FrameGenerator
 from qwentts_cli.generate.prompt import build_prompt, text_token_count
 from qwentts_cli.generate.timing import StepTimes
@@ -98,6 +98,11 @@ class SynthesisResult:
     @property
     def seconds(self) -> float:
         return len(self.audio) / self.sample_rate
+
+
+def speakable(text: str) -> bool:
+    """Whether `text` has anything to say: a letter or a digit (not only punctuation, symbols, emoji)."""
+    return any(ch.isalnum() for ch in text)
 
 
 def _as_request(request: SynthesisRequest | None, fields: dict) -> SynthesisRequest:
@@ -200,7 +205,7 @@ class Synthesizer:
 
     def _piece_frames(self, text: str, req: ResolvedRequest, seed: int | None,
                       times: StepTimes | None) -> Iterator[torch.Tensor]:
-        if not text or not text.strip():
+        if not speakable(text):
             raise EmptyText()
         ids = self.prompt_ids(text)
         context = self.config.talker.stack.max_position_embeddings
@@ -271,7 +276,7 @@ class Synthesizer:
         samples = decoder.push(codes)
         if times:
             times.codec += times.clock(self.device) - t
-        return AudioChunk(samples.float().cpu().numpy().reshape(-1), codes.cpu().numpy(), piece)
+        return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece)
 
     def synthesize(self, pieces: str | Sequence[str], request: SynthesisRequest | None = None, *,
                    on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
@@ -292,7 +297,15 @@ class Synthesizer:
         audio = self.codec.decode(codes)
         if times:
             times.codec += times.clock(self.device) - t
-        return SynthesisResult(codes.cpu().numpy(), audio.float().cpu().numpy().reshape(-1))
+        return SynthesisResult(codes.cpu().numpy(), _finite(audio.float().cpu().numpy().reshape(-1)))
+
+
+def _finite(samples: np.ndarray) -> np.ndarray:
+    """Samples, refused when the codec made NaN (NaN weights in speech_tokenizer/): no file would hold them."""
+    if not np.isfinite(samples).all():
+        raise CheckpointError("the speech decoder computed NaN samples: speech_tokenizer/model.safetensors holds "
+                              "damaged (NaN or inf) weights; re-download the checkpoint")
+    return samples
 
 
 def _as_pieces(pieces: str | Sequence[str]) -> Sequence[str]:

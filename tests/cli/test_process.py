@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -56,9 +57,13 @@ def wait_for_audio(folder, frames: int, deadline_s: float = 120):
     return None
 
 
-@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_finalizes_the_wav_and_exits_with_its_status(model_dir, tmp_path, sig, status):
-    out = tmp_path / "partial.wav"
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_keeps_the_target_and_the_audio_so_far(model_dir, tmp_path, sig, status):
+    """An interrupted stream never replaces the target: an existing file stays as it was, and the
+    audio made so far is kept, finalized, as X.partial.wav, which the message names."""
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"a complete older take")
+    out.chmod(0o640)
     cmd = qwentts("synth", LONG_TEXT, "--model", str(model_dir), "--greedy", "--max-frames", "1500",
                   "--no-normalize", "--stream", "-o", str(out))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
@@ -70,11 +75,31 @@ def test_a_signal_finalizes_the_wav_and_exits_with_its_status(model_dir, tmp_pat
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
+    partial = tmp_path / "out.partial.wav"
     assert proc.returncode == status, err.decode()
-    assert b"Traceback" not in err and b"interrupted" in err
-    info = sf.info(out)  # a valid WAV holding what was made before the signal
+    assert b"Traceback" not in err and b"interrupted" in err and str(partial).encode() in err
+    assert out.read_bytes() == b"a complete older take" and stat.S_IMODE(out.stat().st_mode) == 0o640
+    info = sf.info(partial)  # a valid WAV holding what was made before the signal
     assert 4 * 1920 <= info.frames < 1064 * 1920 and info.frames % 1920 == 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".qwentts-")]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["normalize", "100 рублей", "--lang", "ru"], ["tokenize", "Привет"],
+                                  ["info", "--model", "MODEL", "--json"], ["synth", "Hi.", "--model", "MODEL",
+                                   "--greedy", "--max-frames", "2", "-o", "-"]])
+@pytest.mark.parametrize("redirect", ["full", "closed"])
+def test_a_full_or_closed_stdout_is_one_line(model_dir, args, redirect):
+    args = [str(model_dir) if a == "MODEL" else a for a in args]
+    if redirect == "full":
+        with open("/dev/full", "wb") as full:
+            proc = subprocess.run(qwentts(*args), stdout=full, stderr=subprocess.PIPE, env=cli_env(), timeout=120)
+    else:
+        proc = subprocess.run(qwentts(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(),
+                              timeout=120, preexec_fn=lambda: os.close(1))
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "cannot write to stdout" in err
 
 
 def test_refuses_to_write_audio_to_a_terminal(model_dir):

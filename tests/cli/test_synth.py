@@ -162,9 +162,9 @@ def test_a_failed_write_leaves_the_existing_file(model_dir, tmp_path, monkeypatc
         real_write(path, data[: len(data) // 2], *args, **kwargs)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(soundfile, "write", half_then_fail)
+    monkeypatch.setattr(soundfile, "write", half_then_fail)  # audio_writer looks it up at each call
     run = run_main("synth", "Hello there.", "--model", str(model_dir), "--greedy", "--max-frames", "4", "-o", str(out))
-    assert_clean_error(run, str(out), "No space left on device")
+    assert_clean_error(run, str(out), "no space left")
     assert out.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"]
 
@@ -202,3 +202,31 @@ def test_a_sharded_checkpoint_loads_and_its_errors_name_the_shard(model_dir, tmp
     save_file(part, str(sharded / shard))
     assert_clean_error(run_main("synth", *args, "--model", str(sharded), "-o", str(tmp_path / "c.wav")),
                        "model.safetensors.index.json is missing tensor", "down_proj")
+
+
+def test_instruct_on_the_0_6b_custom_voice_model_is_a_warning(model_dir, tmp_path):
+    run = run_main("synth", "Hello there.", "--model", str(model_dir), "--language", "english", "--greedy",
+                   "--max-frames", "2", "--instruct", "whisper", "-o", str(tmp_path / "o.wav"))
+    assert run.returncode == 0, run.stderr.decode()
+    assert run.stderr.decode() == "warning: this custom_voice 0.6B model ignores --instruct (as the official package does)\n"
+
+
+def test_info_says_0_6b(model_dir):
+    run = run_main("info", "--model", str(model_dir))
+    assert run.returncode == 0 and "type:       custom_voice (0.6B)" in run.stdout.decode()
+
+
+def test_no_arguments_prints_the_help():
+    run = run_main()
+    assert run.returncode == 0 and run.stderr == b""
+    assert "Usage:" in run.stdout.decode() and "synth" in run.stdout.decode()
+
+
+def test_codes_to_stdout_and_audio_to_a_file(model_dir, tmp_path):
+    run = run_main("synth", "Hello there.", "--model", str(model_dir), "--language", "english", "--greedy",
+                   "--max-frames", "3", "--dump-codes", "-", "-o", str(tmp_path / "o.wav"))
+    assert run.returncode == 0, run.stderr.decode()
+    import io
+
+    codes = np.load(io.BytesIO(run.stdout))
+    assert codes.shape == (3, 16) and codes.dtype == np.int64

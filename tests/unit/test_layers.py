@@ -92,11 +92,11 @@ def test_fused_projections_are_the_separate_ones(model_dir, config, monkeypatch)
     codes, and prefill logits within float32 rounding.
 
     Not bit for bit: the fused gate/up output is split into two non-contiguous halves, and
-    F.silu over a strided tensor may take another vector path than over a contiguous one (on
-    AMD Zen 4 it differs by 1 ulp in some elements; on the Intel machine it did not). Measured
-    on the Zen 4 machine: the logits differ by 2e-7 of their largest magnitude. 1e-5 of it is
-    fifty times that, and a thousand times below the gap between the top two logits of a
-    random prompt there (1% of the largest magnitude), so the codes stay equal.
+    F.silu over a strided tensor may take another vector path than over a contiguous one: on
+    AMD EPYC (Zen 4) that differs by 1 ulp in some elements. Measured on a 2-core Xeon (family
+    6, model 167), the logits differ by 2e-7 of their largest magnitude for a random 30-row
+    input. 1e-5 of it is fifty times that, and a thousand times below the gap between the top
+    two logits there (1% of the largest magnitude), so the codes stay equal.
     """
     fused = talker_loader.load_talker(str(model_dir), config)
     monkeypatch.setattr(talker_loader, "fuse_projections", lambda module: None)

@@ -159,3 +159,17 @@ def test_parts_left_by_a_killed_writer_are_removed_once_stale(tmp_path):
     writer.add("a", torch.ones(1, 1, dtype=torch.int8), torch.ones(1))
     writer.finish()
     assert sorted(os.listdir(tmp_path)) == ["recent.part", "rows.safetensors"]
+
+
+def test_flipped_bytes_are_a_miss_with_one_warning(model_dir, cache_dir):
+    from qwentts_cli.errors import QwenTTSWarning
+
+    cold = first_logits(model_dir, "int8")
+    (path,) = (cache_dir / "int8").iterdir()
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x5A  # one byte of the last int8 matrix
+    path.write_bytes(bytes(data))
+    with pytest.warns(QwenTTSWarning, match="damaged"):
+        again = first_logits(model_dir, "int8")
+    assert torch.equal(again, cold)  # quantized again, not computed from the flipped row
+    assert read_rows(str(path), {}) is not None  # and the file rewritten whole

@@ -10,6 +10,7 @@ import os
 import platform
 import resource
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -93,13 +94,15 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
           stream: bool = False, chunk_frames: int = 1, max_chunk_frames: int = STREAM_MAX_CHUNK_FRAMES,
           dtype: str = "float32", device: str = "cpu",
           language: str = "russian", speaker: str | None = None, threads: int | None = None,
-          quantize: str | None = None, graphs: bool | None = None) -> dict:
-    """Load once, then time every text; returns a JSON-ready dict."""
+          quantize: str | None = None, graphs: bool | None = None,
+          progress: Callable[[str], None] = lambda message: None) -> dict:
+    """Load once, then time every text; returns a JSON-ready dict. `progress` hears each stage as it starts."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
+    progress(f"loading {model or 'the default model'} ({dtype}{', ' + quantize if quantize else ''}, {dev})")
     t = clock(dev)
     synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize, graphs=graphs)
     load_s = clock(dev) - t
@@ -107,7 +110,8 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     request = synth.resolve(speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
                             ignore_eos=frames is not None, chunk_frames=chunk_frames, max_chunk_frames=max_chunk_frames)
     results = []
-    for name, text in texts.items():
+    for i, (name, text) in enumerate(texts.items()):
+        progress(f"timing '{name}' ({i + 1}/{len(texts)}): {warmup} warm-up + {runs} runs")
         for _ in range(warmup):
             run_once(synth, text, request, stream)
         figures = [run_once(synth, text, request, stream) for _ in range(runs)]

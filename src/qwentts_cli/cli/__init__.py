@@ -7,8 +7,10 @@ stdout carries only data (audio, ids, JSON).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+import warnings
 
 import typer
 
@@ -17,7 +19,7 @@ from qwentts_cli.cli.bench import bench
 from qwentts_cli.cli.info import download, info
 from qwentts_cli.cli.synth import synth
 from qwentts_cli.cli.text import normalize_command, tokenize_command
-from qwentts_cli.errors import QwenTTSError, StdoutClosed
+from qwentts_cli.errors import QwenTTSError, QwenTTSWarning, StdoutClosed, StdoutError
 
 app = typer.Typer(
     name="qwentts",
@@ -32,7 +34,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain click help: it wraps at any width and keeps every option name whole (rich's tables cut
+    # them at 80 columns and tag each flag `<bool>`).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 app.command()(synth)
@@ -72,9 +77,54 @@ def option_name(param: str) -> str:
 
 
 def _silence_stdout() -> None:
-    # The reader went away (`| head -c 1000`): stop quietly. Point stdout at /dev/null so the
-    # interpreter's final flush does not fail again.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    # The reader went away (`| head -c 1000`), or stdout cannot take more: stop. Point fd 1 at
+    # /dev/null so the interpreter's final flush of what is still buffered does not fail again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+
+
+class _StdoutFile(io.RawIOBase):
+    """File descriptor 1, whose write errors say that they are stdout's (a full disk, a closed fd)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 1
+
+    def isatty(self) -> bool:
+        return os.isatty(1)
+
+    def write(self, data) -> int:
+        try:
+            return os.write(1, data)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutError(e) from None
+
+
+def _guard_stdout() -> None:
+    """Route the process's stdout through _StdoutFile, so that `> /dev/full` or `>&-` ends as one
+    line naming stdout, for every command (--help too). Left alone when stdout is not fd 1 (tests)."""
+    current = sys.stdout
+    try:
+        if current is not None and current.fileno() != 1:
+            return
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return
+    raw = _StdoutFile()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors="strict",
+                                  line_buffering=raw.isatty(), write_through=False)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, QwenTTSWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
 
 
 def _click_exception() -> type[Exception]:
@@ -88,16 +138,24 @@ def _click_exception() -> type[Exception]:
 
 def main() -> None:
     ClickException = _click_exception()
+    _guard_stdout()
+    warnings.showwarning = _show_warning
     try:
         # standalone_mode=False: errors come back here, so each ends as one line and an exit code.
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # here, where a failure is still ours to report
     except StdoutClosed:
         _silence_stdout()
         sys.exit(0)
     except QwenTTSError as e:
         typer.echo(f"error: {e.render(option_name)}", err=True)
+        if isinstance(e, StdoutError):
+            _silence_stdout()
         sys.exit(e.exit_code)
     except ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError" and getattr(e, "ctx", None) is not None:
+            typer.echo(e.ctx.get_help())  # `qwentts` alone: the help, not an error
+            sys.exit(0)
         # Bad options and arguments: one line that names the problem and where help is.
         ctx = getattr(e, "ctx", None)
         hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""

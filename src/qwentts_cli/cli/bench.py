@@ -28,7 +28,7 @@ def bench(
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
     device: str = typer.Option("cpu", "--device"),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: torch's choice)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     compare_official: bool = typer.Option(False, "--compare-official", help="Also time the official qwen-tts package (if installed) on the same checkpoint."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout instead of a table."),
 ) -> None:
@@ -64,10 +64,12 @@ def bench(
     report = run_bench(model, chosen, runs=runs, warmup=warmup, frames=frames, stream=stream, chunk_frames=chunk_frames,
                        max_chunk_frames=max_chunk_frames,
                        dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
-                       quantize=quantize, graphs=None if cuda_graphs else False)
+                       quantize=quantize, graphs=None if cuda_graphs else False,
+                       progress=lambda message: typer.echo(f"bench: {message}", err=True))
     if compare_official:
         from qwentts_cli.bench.official import bench_official
 
+        typer.echo("bench: timing the official qwen-tts package", err=True)
         report["official"] = bench_official(report["model_dir"], chosen, runs, warmup, frames, dtype, report["device"],
                                             language, report["speaker"])
     if json_out:

@@ -51,7 +51,7 @@ def info(
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     typer.echo(f"model:      {data['model_dir']}")
-    typer.echo(f"type:       {cfg.model_type} ({cfg.model_size})")
+    typer.echo(f"type:       {cfg.model_type} ({cfg.display_size})")
     typer.echo(f"parameters: {params['talker'] / 1e6:.1f}M talker + predictor, {params['codec'] / 1e6:.1f}M codec")
     typer.echo(
         f"talker:     {cfg.talker.stack.num_hidden_layers} layers, hidden {cfg.talker.stack.hidden_size}; "

@@ -36,6 +36,17 @@ def read_text(text: Optional[str], file: Optional[Path]) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise _not_utf8("stdin", e.start) from None
+    return checked_argument(text)
+
+
+def checked_argument(text: str) -> str:
+    """An argument as given, refused (as stdin would be) when its bytes were not UTF-8: Python hands
+    those over as lone surrogates, which would reach the model as U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        offset = len(text[: e.start].encode("utf-8", "surrogateescape"))
+        raise _not_utf8("the text argument", offset) from None
     return text
 
 

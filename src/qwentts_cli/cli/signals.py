@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM as one orderly stop: output finalized, exit status 128 + signal."""
+"""Ctrl-C, SIGTERM and SIGHUP as one orderly stop: output finalized, exit status 128 + signal."""
 
 from __future__ import annotations
 
@@ -6,25 +6,36 @@ import signal
 from contextlib import contextmanager
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during synthesis; carries the exit status to use."""
+    """Ctrl-C, SIGTERM or SIGHUP during synthesis; carries the exit status to use, and where the
+    audio made so far was kept (if anywhere)."""
 
     def __init__(self, status: int):
         super().__init__(status)
         self.status = status
+        self.kept: str | None = None
 
 
 @contextmanager
 def interruptible():
-    """Turn SIGTERM into the same orderly stop as Ctrl-C (files finalized, exit 128 + signal)."""
+    """Turn Ctrl-C, SIGTERM and SIGHUP (a closed terminal) into one orderly stop (exit 128 + signal).
 
-    def on_term(signum, frame):
+    A second signal while the first is being handled is ignored, so the cleanup runs to its end.
+    """
+
+    def on_signal(signum, frame):
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         raise Interrupted(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
         yield
     except KeyboardInterrupt:
         raise Interrupted(130) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,14 +1,21 @@
-"""Where streamed audio goes: raw PCM on stdout, or an incremental WAV renamed into place at the end."""
+"""Where streamed audio goes: raw PCM on stdout, or an incremental WAV.
+
+A WAV file target is written under a temporary name (outputs.AtomicFile) and renamed into
+place only when the run completes, so the target only ever holds a complete output. An
+interrupted run (Ctrl-C, SIGTERM, SIGHUP) leaves an existing target as it was and keeps
+the audio made so far, finalized, under a fresh name beside it (`X.partial.wav`), which it
+reports. A FIFO or character device target is written in place as the audio comes.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 
 import numpy as np
 
 from qwentts_cli.audio import StreamingWavWriter, to_pcm
+from qwentts_cli.errors import OutputError
+from qwentts_cli.outputs import AtomicFile, OutputTarget, partial_name
 
 
 class StdoutSink:
@@ -24,31 +31,57 @@ class StdoutSink:
             self.out.write(to_pcm(samples[i : i + self.chunk], self.pcm))
             self.out.flush()
 
-    def close(self, keep: bool) -> None:
+    def close(self, complete: bool) -> str | None:
+        return None
+
+    def fail(self) -> None:
         pass
 
 
 class WavSink:
-    """An incremental WAV under a temporary name, renamed into place when finished or interrupted.
+    """An incremental WAV: valid after every chunk, in place only once complete (see the module docstring)."""
 
-    Until then an existing file at the target stays untouched; after a kill, the temporary
-    file is a valid WAV of everything written so far.
-    """
-
-    def __init__(self, path: str, sample_rate: int, pcm: str):
-        self.path = path
-        fd, self.tmp = tempfile.mkstemp(prefix=".qwentts-", suffix=".wav", dir=os.path.dirname(os.path.abspath(path)))
-        os.close(fd)
-        self.writer = StreamingWavWriter(self.tmp, sample_rate, pcm)
+    def __init__(self, target: OutputTarget, sample_rate: int, pcm: str):
+        self.target = target
+        self.atomic = None if target.stream else AtomicFile(target)
+        try:
+            file = open(target.real, "wb") if target.stream else self.atomic.file
+            self.writer = StreamingWavWriter(file, sample_rate, pcm)
+        except OSError as e:
+            self._abandon()
+            raise OutputError(f"cannot write '{target.path}': {e.strerror}") from e
 
     def write(self, samples: np.ndarray) -> None:
-        if len(samples):
+        if not len(samples):
+            return
+        try:
             self.writer.write(samples)
+        except OSError as e:
+            raise OutputError(f"cannot write '{self.target.path}': {e.strerror}; nothing was written there") from e
 
-    def close(self, keep: bool) -> None:
-        """Finalize; `keep` renames the file into place (if it holds audio), otherwise it is removed."""
-        self.writer.close()
-        if keep and self.writer.data_bytes:
-            os.replace(self.tmp, self.path)
-        else:
-            os.unlink(self.tmp)
+    def close(self, complete: bool) -> str | None:
+        """Finish: a complete run goes into place; an interrupted one is kept beside it if it holds
+        audio (-> its name), a failed one is removed (-> None)."""
+        if self.atomic is None:
+            try:
+                self.writer.file.close()
+            except OSError:
+                pass
+            return None
+        if complete:
+            self.atomic.commit()
+            return None
+        if self.writer.data_bytes:
+            name = partial_name(self.target)
+            self.atomic.keep_as(name)
+            return name
+        self.atomic.discard()
+        return None
+
+    def fail(self) -> None:
+        """A failed run: nothing is kept."""
+        self._abandon()
+
+    def _abandon(self) -> None:
+        if self.atomic is not None:
+            self.atomic.discard()

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, resample, trim_silence, write_audio, write_codes
+from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, audio_writer, codes_writer, resample, trim_silence
 from qwentts_cli.cli.progress import Progress
 from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
+from qwentts_cli.outputs import AtomicFile, OutputTarget, stage_output
 from qwentts_cli.request import ResolvedRequest
 from qwentts_cli.runtime import SAMPLE_RATE, Synthesizer
 
@@ -27,18 +28,22 @@ from qwentts_cli.runtime import SAMPLE_RATE, Synthesizer
 class OutputSpec:
     """Where and how the audio is written (checked by the synth command before the model loads)."""
 
-    path: str  # a file, or "-" for raw PCM on stdout
+    target: OutputTarget | None  # None: raw PCM on stdout
     stream: bool
     pcm: str = "s16le"  # raw sample format on stdout
     subtype: str = "pcm16"  # file sample format
     sample_rate: int = SAMPLE_RATE
     trim: bool = False
     chunk_samples: int = 1920  # PCM write size on stdout
-    dump_codes: str | None = None
+    dump_codes: OutputTarget | None = None
 
     @property
     def to_stdout(self) -> bool:
-        return self.path == "-"
+        return self.target is None
+
+    @property
+    def path(self) -> str:
+        return "-" if self.target is None else self.target.path
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,28 @@ def speak(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out: 
                 seconds = _to_file(synth, pieces, request, out, codes, bar)
     finally:
         bar.close()
-    if out.dump_codes and codes:
-        write_codes(out.dump_codes, np.concatenate(codes))
     return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
+
+
+def _stage_codes(out: OutputSpec, codes: list[np.ndarray]) -> AtomicFile | None:
+    """The codes file, written but not yet in place (outputs.stage_output), so that the audio and
+    the codes appear together or not at all."""
+    if out.dump_codes is None:
+        return None
+    frames = np.concatenate(codes) if codes else np.zeros((0, 16), dtype=np.int64)
+    return stage_output(out.dump_codes, codes_writer(frames))
+
+
+def _commit(staged: list[AtomicFile | None]) -> None:
+    for file in staged:
+        if file is not None:
+            file.commit()
+
+
+def _discard(staged: list[AtomicFile | None]) -> None:
+    for file in staged:
+        if file is not None:
+            file.discard()
 
 
 def _to_file(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out: OutputSpec,
@@ -75,7 +99,13 @@ def _to_file(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, ou
     bar.update(len(pieces), 0)
     audio = trim_silence(result.audio, SAMPLE_RATE) if out.trim else result.audio
     audio = resample(audio, SAMPLE_RATE, out.sample_rate)
-    write_audio(out.path, audio, out.sample_rate, out.subtype)
+    staged = [_stage_codes(out, codes)]
+    try:
+        staged.append(stage_output(out.target, audio_writer(out.target.path, audio, out.sample_rate, out.subtype)))
+    except BaseException:
+        _discard(staged)  # the codes file goes too: nothing appears
+        raise
+    _commit(staged)
     return len(audio) / out.sample_rate
 
 
@@ -85,7 +115,7 @@ def _stream(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out
     if out.to_stdout:
         sink = StdoutSink(out.pcm, out.chunk_samples)
     else:
-        sink = WavSink(out.path, out.sample_rate, WAV_STREAM_PCM[out.subtype])
+        sink = WavSink(out.target, out.sample_rate, WAV_STREAM_PCM[out.subtype])
     written = 0
     try:
         for chunk in synth.stream(pieces, request):
@@ -97,11 +127,17 @@ def _stream(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out
         tail = resampler(np.zeros(0, dtype=np.float32), last=True)
         sink.write(tail)
         written += len(tail)
-    except (KeyboardInterrupt, Interrupted):
-        sink.close(keep=True)  # an interrupted stream keeps what it has, finalized
+        staged = _stage_codes(out, codes)
+    except Interrupted as e:
+        e.kept = sink.close(complete=False)  # the audio so far, finalized, beside the untouched target
         raise
     except BaseException:
-        sink.close(keep=False)
+        sink.fail()
         raise
-    sink.close(keep=True)
+    try:
+        sink.close(complete=True)
+    except BaseException:
+        _discard([staged])
+        raise
+    _commit([staged])
     return written / out.sample_rate

@@ -54,7 +54,7 @@ def synth(
     subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
     sample_rate: int = typer.Option(24000, "--sample-rate", min=8000, max=192000, help="Resample the output (soxr) to this rate."),
     trim: bool = typer.Option(False, "--trim-silence", help="Cut leading and trailing silence (below -50 dBFS; files only)."),
-    dump_codes: Optional[Path] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy."),
+    dump_codes: Optional[str] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy (- for stdout)."),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
@@ -74,12 +74,13 @@ def synth(
 
       qwentts synth "Тест" -o - | ffplay -f s16le -ar 24000 -ac 1 -nodisp -
     """
-    from qwentts_cli.audio import PCM_FORMATS, WAV_STREAM_PCM, check_writable, output_format
+    from qwentts_cli.audio import PCM_FORMATS, WAV_STREAM_PCM, output_format
     from qwentts_cli.cli.speak import OutputSpec
     from qwentts_cli.load.checkpoint import open_checkpoint
+    from qwentts_cli.outputs import check_output, same_target
     from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest, resolve_request
 
-    # The output first: a bad path fails before anything is read or loaded.
+    # The outputs first: a bad path fails before anything is read or loaded.
     if output is None:
         output = "-" if stream else "out.wav"
     to_stdout = output == "-"
@@ -91,19 +92,25 @@ def synth(
         raise UsageError(f"unknown --pcm {pcm}; use s16le or f32le")
     if stream and to_stdout and sys.stdout.isatty():
         raise UsageError("refusing to write binary audio to a terminal; pipe it to a player or use -o FILE")
+    target = None
     if not to_stdout:
         if stream and not output.lower().endswith(".wav"):
             raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
+        target = check_output(output)
         output_format(output, subtype)
         if stream and subtype not in WAV_STREAM_PCM:
             raise UsageError(f"--stream writes WAV as {', '.join(WAV_STREAM_PCM)}; not --subtype {subtype}")
-        check_writable(output)
     if trim and stream:
         raise UsageError("--trim-silence needs the whole audio; drop --stream or trim afterwards")
+    codes_target = None
     if dump_codes is not None:
-        check_writable(str(dump_codes))
-    out = OutputSpec(path=output, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
-                     chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=str(dump_codes) if dump_codes else None)
+        codes_target = check_output(str(dump_codes), example="codes.npy")
+        if to_stdout and codes_target.real == "-":
+            raise UsageError("--dump-codes - and -o - both want stdout; give the codes a file name")
+        if target is not None and same_target(codes_target, target):
+            raise UsageError(f"--dump-codes and -o name the same file ({output}); give the codes a name of their own")
+    out = OutputSpec(target=target, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
+                     chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target)
 
     # The model's configs, read once; the request checked against them before any weights load.
     checkpoint = open_checkpoint(model)
@@ -121,6 +128,9 @@ def synth(
         max_seconds=max_seconds, streaming_text=streaming_text,
         chunk_frames=max(1, chunk_ms // FRAME_MS), max_chunk_frames=max(STREAM_MAX_CHUNK_FRAMES, chunk_ms // FRAME_MS),
     ), checkpoint.sampling)
+    if instruct and request.instruct is None:
+        typer.echo(f"warning: this {checkpoint.config.model_type} {checkpoint.config.display_size} model "
+                   "ignores --instruct (as the official package does)", err=True)
     pieces = _pieces(body, normalize, language)
     if show_text or verbose:
         for piece in pieces:
@@ -137,9 +147,13 @@ def _pieces(body: str, normalize: bool, language: str) -> list[str]:
         from qwentts_cli.text.normalize import normalize as normalize_text
 
         body = normalize_text(body, lang=language)
-    pieces = split_text(body)
+    from qwentts_cli.runtime import speakable
+
+    # A piece of only punctuation or symbols ("...", an emoji) has nothing the model can say.
+    pieces = [piece for piece in split_text(body) if speakable(piece)]
     if not pieces:
-        raise EmptyText("the text after normalization")
+        raise UsageError("the text has nothing to speak (only symbols, punctuation or control characters); "
+                         "give some words")
     return pieces
 
 
@@ -164,8 +178,8 @@ def _run(checkpoint, pieces, request, out, *, device: str, dtype: str, quantize:
         raise StdoutClosed() from None
     except Interrupted as e:
         message = "interrupted"
-        if out.stream and not out.to_stdout:
-            message += f"; {out.path} holds the audio written so far"
+        if e.kept:
+            message += f"; {out.path} was left as it was, the audio so far is in {e.kept}"
         typer.echo(message, err=True)
         raise typer.Exit(e.status) from None
     if verbose:

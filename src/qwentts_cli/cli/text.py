@@ -34,7 +34,7 @@ def normalize_command(
 
       qwentts normalize "100 рублей" --lang ru
 
-      qwentts normalize "On May 5, 2024 it cost $5.50" --lang en
+      qwentts normalize 'On May 5, 2024 it cost $5.50' --lang en
 
       qwentts normalize --lang ru < book.txt > book.spoken.txt
     """

@@ -8,8 +8,9 @@ codebook's pick, and one host sync at its end (reading the codes: EOS decides wh
 What makes the steps capturable:
 - fixed shapes: the talker step attends over a fixed window of its cache (a power of two
   from 256 up, one graph per window size) with the positions after the current one masked;
-  the position itself is a device tensor, written before the replay;
-- no host syncs: the cache is written with `index_copy_` at that device position, and sampled
+  the positions (one per row) are a device tensor, written before the replay, and the window
+  size is chosen on the host from the largest position, which the loop knows;
+- no host syncs: the cache is written with `scatter_` at that device position (one per row), and sampled
   tokens are drawn as argmax(p / E) with exponential noise E filled (from the user's seeded
   generator) before the replay, instead of `torch.multinomial` inside it;
 - static buffers: a replay reads its inputs from, and writes its outputs to, the same tensors,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 
 from qwentts_cli.config import SamplingConfig, TTSConfig
-from qwentts_cli.errors import ContextExceeded
+from qwentts_cli.errors import CheckpointError, ContextExceeded
 from qwentts_cli.generate.graphs import FrameGraphs, GraphSteps
 from qwentts_cli.generate.prompt import Prompt
 from qwentts_cli.generate.sampling import first_codebook_picker, predictor_picker
@@ -26,6 +26,11 @@ def frame_loop(steps: FrameSteps, prompt: Prompt, max_frames: int) -> Iterator[t
     L = prompt.length
     positions = torch.arange(L, L + max_frames, device=prompt.embeds.device)  # frame k's talker step is at L + k
     hidden, logits = steps.prefill(prompt.embeds)
+    # One check per utterance (a host sync on a GPU, once): NaN or infinite weights make NaN scores,
+    # which sampling would turn into an error deep inside torch, or greedy into noise.
+    if not bool(torch.isfinite(logits).all()):
+        raise CheckpointError("the model computed NaN or infinite scores: its weights are damaged (NaN or inf "
+                              "values); re-download the checkpoint")
     for k in range(max_frames):
         out = steps.frame(hidden, logits)
         if out is None:

@@ -37,6 +37,9 @@ def resolve_model_dir(spec: str | None) -> str:
         return check_model_dir(spec)
     if looks_like_repo_id(spec):
         return check_model_dir(_from_hf_cache(spec))
+    if os.path.exists(spec):
+        raise ModelNotFoundError(f"'{spec}' is a file, not a checkpoint folder; pass <model=DIR>, the folder that "
+                                 "holds config.json")
     raise ModelNotFoundError(
         f"no model directory at '{spec}'; pass <model=DIR> or a repo id such as {DEFAULT_REPO_ID}"
     )

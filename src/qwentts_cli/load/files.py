@@ -47,8 +47,9 @@ def safetensors_files(directory: str, stem: str = "model") -> WeightFiles:
     raise CheckpointError(f"no {stem}.safetensors in {directory}; is this a Qwen3-TTS checkpoint directory?")
 
 
-def read_header(path: str) -> tuple[dict, int]:
-    """(header without `__metadata__`, offset of the data) of one safetensors file; CheckpointError if it is not one."""
+def read_header(path: str) -> tuple[dict, int, dict]:
+    """(header without `__metadata__`, offset of the data, the metadata) of one safetensors file;
+    CheckpointError if it is not one."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -62,8 +63,8 @@ def read_header(path: str) -> tuple[dict, int]:
         raise CheckpointError(
             f"cannot read {path}: {str(e).splitlines()[0]}; the file is truncated or corrupt, re-download it"
         ) from e
-    header.pop("__metadata__", None)
-    return header, 8 + length
+    metadata = header.pop("__metadata__", None)
+    return header, 8 + length, metadata if isinstance(metadata, dict) else {}
 
 
 def count_parameters(directory: str, stem: str = "model") -> int:
@@ -76,7 +77,7 @@ def count_parameters(directory: str, stem: str = "model") -> int:
         raise
     total = 0
     for path in files.paths:
-        header, _ = read_header(path)
+        header, _, _ = read_header(path)
         for name, entry in header.items():
             try:
                 n = 1

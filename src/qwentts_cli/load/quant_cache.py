@@ -19,15 +19,18 @@ import os
 import struct
 import tempfile
 import time
+import warnings
+import zlib
 
 import torch
 
-from qwentts_cli.errors import CheckpointError
+from qwentts_cli.errors import CheckpointError, QwenTTSWarning
 from qwentts_cli.load.files import WeightFiles
 from qwentts_cli.load.tensors import MappedTensors, read_tensors
 
 CACHE_ENV = "QWENTTS_CACHE_DIR"
-FORMAT = "qwentts-int8-rows-1"
+# 2: a CRC-32 of every tensor in the metadata, checked on load.
+FORMAT = "qwentts-int8-rows-2"
 
 
 def cache_root() -> str:
@@ -55,21 +58,36 @@ def cache_file(weight_files: list[str], mode: str, dtype: torch.dtype) -> str:
 
 def read_rows(path: str, shapes: dict[str, tuple[int, int]]) -> MappedTensors | None:
     """The cached `{name}.q` (int8) and `{name}.scale` (float32) of every linear in `shapes`,
-    memory-mapped; None unless the file holds all of them with these shapes."""
+    memory-mapped; None unless the file holds all of them with these shapes and checksums.
+
+    A file whose bytes do not match their checksums (a disk error, an edit) is a miss with one
+    warning: the rows are made again from the checkpoint and the file rewritten.
+    """
     if not os.path.isfile(path):
         return None
     try:
         rows = read_tensors(WeightFiles([path], path))
     except CheckpointError:
         return None
+    if rows.metadata.get("format") != FORMAT:
+        return None
     for name, (n, k) in shapes.items():
         q, scale = rows.get(f"{name}.q"), rows.get(f"{name}.scale")
         if q is None or scale is None or q.dtype != torch.int8 or tuple(q.shape) != (n, k) \
                 or scale.dtype != torch.float32 or tuple(scale.shape) != (n,):
             return None
-        if not bool((scale > 0).all()):  # quantize_rows never writes one: zeroed data (a crash)
+        if not bool((scale > 0).all()):  # quantize_rows never writes one: zeroed data
             return None
+    damaged = [key for key in rows if rows.metadata.get(f"crc32.{key}") != _crc32(rows[key])]
+    if damaged:
+        warnings.warn(QwenTTSWarning(f"the int8 row cache {path} is damaged ({len(damaged)} tensors do not match "
+                                     "their checksums); quantizing again"), stacklevel=2)
+        return None
     return rows
+
+
+def _crc32(t: torch.Tensor) -> str:
+    return f"{zlib.crc32(memoryview(t.contiguous().view(torch.uint8).numpy())) & 0xFFFFFFFF:08x}"
 
 
 class RowsWriter:
@@ -81,7 +99,8 @@ class RowsWriter:
 
     def __init__(self, path: str, shapes: dict[str, tuple[int, int]]):
         self.path = path
-        header: dict[str, dict] = {"__metadata__": {"format": FORMAT}}
+        metadata = {"format": FORMAT}
+        header: dict[str, dict] = {"__metadata__": metadata}
         offset = 0
         for name, (n, _) in shapes.items():  # scales first: float32 at 4-byte aligned offsets
             header[f"{name}.scale"] = {"dtype": "F32", "shape": [n], "data_offsets": [offset, offset + 4 * n]}
@@ -89,9 +108,12 @@ class RowsWriter:
         for name, (n, k) in shapes.items():
             header[f"{name}.q"] = {"dtype": "I8", "shape": [n, k], "data_offsets": [offset, offset + n * k]}
             offset += n * k
-        text = json.dumps(header, separators=(",", ":")).encode()
-        text += b" " * (-(8 + len(text)) % 8)  # the data start 8-byte aligned
-        self.base = 8 + len(text)
+        # Checksums as fixed-width placeholders: `finish` rewrites the header with the real ones,
+        # the same length, so no data moves.
+        metadata.update({f"crc32.{key}": "00000000" for key in header if key != "__metadata__"})
+        self.header = header
+        text = self._header_bytes()
+        self.base = len(text)  # the length prefix and the header
         self.offsets = {name: info["data_offsets"][0] for name, info in header.items() if name != "__metadata__"}
         self.missing = set(shapes)
         self.file = self.temp = None
@@ -99,15 +121,21 @@ class RowsWriter:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, self.temp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
             self.file = os.fdopen(fd, "wb")
-            self.file.write(struct.pack("<Q", len(text)) + text)
+            self.file.write(text)
         except OSError:
             self.abandon()
+
+    def _header_bytes(self) -> bytes:
+        text = json.dumps(self.header, separators=(",", ":")).encode()
+        text += b" " * (-(8 + len(text)) % 8)  # the data start 8-byte aligned
+        return struct.pack("<Q", len(text)) + text
 
     def add(self, name: str, q: torch.Tensor, scale: torch.Tensor) -> None:
         if self.file is None:
             return
         try:
             for key, t in ((f"{name}.scale", scale.float()), (f"{name}.q", q)):
+                self.header["__metadata__"][f"crc32.{key}"] = _crc32(t)
                 self.file.seek(self.base + self.offsets[key])
                 self.file.write(memoryview(t.contiguous().numpy()))  # no copy: a copy per matrix fragmented the heap (+0.8 GB peak)
             self.missing.discard(name)
@@ -121,6 +149,8 @@ class RowsWriter:
             self.abandon()
             return
         try:
+            self.file.seek(0)
+            self.file.write(self._header_bytes())  # the checksums, in their placeholders
             self.file.flush()
             os.fsync(self.file.fileno())  # on disk before it has its name: no zeroed file after a power cut
             self.file.close()

@@ -68,7 +68,13 @@ def random_codec_decoder(config: CodecDecoderConfig, seed: int = 0, dtype: torch
     scaled so the waveform has a 0.1 spread instead of clipping at +-1 (where every error hides).
     """
     g = torch.Generator().manual_seed(seed)
-    decoder = CodecDecoder(config, segmentation)
+    # Built on meta and given fresh memory: every parameter is drawn below, so torch's own
+    # initialization (Python-level, per layer) would be work thrown away.
+    with torch.device("meta"):
+        decoder = CodecDecoder(config, segmentation)
+    decoder = decoder.to_empty(device="cpu")
+    decoder.pre_transformer.init_rope("cpu")
+    decoder.quantizer.init_offsets("cpu")
     with torch.no_grad():
         for name, p in decoder.named_parameters():
             kind = name.rpartition(".")[2]

@@ -42,6 +42,7 @@ class MappedTensors(dict):
         super().__init__()
         self.label = label  # how to name this set of tensors in a message (a file, or a shard index)
         self.origin: dict[str, str] = {}  # name -> the file it was read from
+        self.metadata: dict[str, str] = {}  # the files' `__metadata__`, merged
         # name -> (map, start, end, address of the tensor's first byte): enough to release the
         # pages after the tensors themselves are dropped (see `clear`).
         self.spans: dict[str, tuple[mmap.mmap, int, int, int]] = {}
@@ -92,7 +93,8 @@ def read_tensors(files: WeightFiles, keep: Callable[[str], bool] = lambda name: 
     """
     tensors = MappedTensors(files.label)
     for path in files.paths:
-        header, base = read_header(path)
+        header, base, metadata = read_header(path)
+        tensors.metadata.update(metadata)
         try:
             with safe_open(path, framework="pt", device="cpu"):
                 pass  # validation only: offsets and file length
@@ -178,6 +180,9 @@ def assign_weights(
         t = tensors[name]
         if tuple(t.shape) != tuple(ref.shape):
             raise _wrong_shape(tensors, name, t.shape, ref.shape)
+        if ref.is_floating_point() and not t.is_floating_point():
+            raise CheckpointError(f"{tensors.source(name)}: tensor '{name}' is stored as {str(t.dtype).replace('torch.', '')}, "
+                                  "expected floating-point weights; the file is damaged or not a Qwen3-TTS 12Hz model")
         target = dtype
         if keep_stored(name) and t.dtype.itemsize <= target.itemsize:
             target = t.dtype

@@ -2,7 +2,7 @@
 
 transformers' Qwen2TokenizerFast is what the official package uses; it is built here from the
 same pieces (see transformers' `Qwen2Converter`) straight on the `tokenizers` library, because
-importing transformers costs seconds and can pull in torch. `tests/test_tokenize.py` checks
+importing transformers costs seconds and can pull in torch. `tests/unit/test_tokenizer.py` checks
 that both give the same ids.
 """
 
@@ -74,7 +74,14 @@ def _build(vocab: Path, merges: Path, config: Path | None) -> "tokenizers.Tokeni
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import BPE
 
-    backend = Tokenizer(BPE.from_file(str(vocab), str(merges), unk_token=None, fuse_unk=False, byte_fallback=False))
+    try:
+        model = BPE.from_file(str(vocab), str(merges), unk_token=None, fuse_unk=False, byte_fallback=False)
+    except Exception as e:  # the tokenizers library raises a bare Exception for unreadable files
+        from qwentts_cli.errors import CheckpointError
+
+        raise CheckpointError(f"cannot read the tokenizer files {vocab.name} and {merges.name} in {vocab.parent} "
+                              f"({str(e).splitlines()[0]}); re-download the model") from None
+    backend = Tokenizer(model)
     backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [

@@ -1,0 +1,143 @@
+"""outputs.py: what each kind of target becomes, atomic replacement with mode and owner kept, streams
+written in place, links followed, stale temporary files removed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+from qwentts_cli.errors import OutputError
+from qwentts_cli.outputs import AtomicFile, check_output, partial_name, remove_stale_temps, write_output
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_file_gets_the_umask_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        target = check_output(str(tmp_path / "new.wav"))
+        write_output(target, lambda f: f.write(b"data"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.wav").read_bytes() == b"data"
+    assert mode(tmp_path / "new.wav") == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["new.wav"]
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "old.wav"
+    path.write_bytes(b"old")
+    path.chmod(0o604)
+    write_output(check_output(str(path)), lambda f: f.write(b"new"))
+    assert path.read_bytes() == b"new" and mode(path) == 0o604
+
+
+def test_a_link_is_followed_and_stays_a_link(tmp_path):
+    real = tmp_path / "real.wav"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.wav"
+    link.symlink_to(real)
+    write_output(check_output(str(link)), lambda f: f.write(b"new"))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_bytes() == b"new"
+
+
+def test_a_fifo_is_written_in_place(tmp_path):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    target = check_output(str(fifo))
+    assert target.stream
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    write_output(target, lambda f: (f.write(b"head"), f.seek(0), f.write(b"HEAD"), f.seek(0, 2), f.write(b"-tail")))
+    reader.join(10)
+    assert got == [b"HEAD-tail"]  # rendered in memory (the format may seek), then written as a stream
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # never replaced by a regular file
+
+
+def test_character_devices_are_streams_and_never_replaced():
+    assert check_output("/dev/null").stream
+    before = os.stat("/dev/null")
+    write_output(check_output("/dev/null"), lambda f: f.write(b"discarded"))
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+def test_a_full_device_is_one_error_naming_it():
+    with pytest.raises(OutputError, match="'/dev/full'.*no space left"):
+        write_output(check_output("/dev/full"), lambda f: f.write(b"x" * 10))
+
+
+@pytest.mark.parametrize("path, message", [("/proc/self/x.wav", "/proc"), ("/sys/x.wav", "/sys")])
+def test_kernel_interfaces_are_refused(path, message):
+    with pytest.raises(OutputError, match=message):
+        check_output(path)
+
+
+def test_a_failed_write_leaves_the_target_and_no_temporary_file(tmp_path):
+    path = tmp_path / "keep.wav"
+    path.write_bytes(b"precious")
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match="no space left"):
+        write_output(check_output(str(path)), fail)
+    assert path.read_bytes() == b"precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"]
+
+
+def test_a_kept_partial_file_never_overwrites(tmp_path):
+    target = check_output(str(tmp_path / "x.wav"))
+    (tmp_path / "x.partial.wav").write_bytes(b"the user's")
+    name = partial_name(target)
+    assert name == str(tmp_path / "x.partial-2.wav")
+    atomic = AtomicFile(target)
+    atomic.file.write(b"audio so far")
+    atomic.keep_as(name)
+    assert (tmp_path / "x.partial.wav").read_bytes() == b"the user's"
+    assert (tmp_path / "x.partial-2.wav").read_bytes() == b"audio so far"
+    assert not (tmp_path / "x.wav").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial-2.wav", "x.partial.wav"]
+
+
+def test_temporary_files_of_dead_runs_are_removed(tmp_path):
+    dead = tmp_path / ".qwentts-999999999-abc.wav"  # no such process
+    mine = tmp_path / f".qwentts-{os.getpid()}-def.wav"  # a live run's (this one)
+    other = tmp_path / ".qwentts-notes.txt"  # not ours by its name
+    for path in (dead, mine, other):
+        path.write_bytes(b"x")
+    remove_stale_temps(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_a_close_that_fails_again_still_removes_the_temporary_file(tmp_path):
+    # On a full disk the flush inside close() raises ENOSPC a second time: the file must go anyway.
+    atomic = AtomicFile(check_output(str(tmp_path / "x.wav")))
+    real = atomic.file
+
+    class FullDisk:
+        def close(self):
+            real.close()
+            raise OSError(28, "No space left on device")
+
+    atomic.file = FullDisk()
+    atomic.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_fits_80_columns_with_whole_option_names(monkeypatch):
+    from helpers import run_main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    out = run_main("synth", "--help").stdout.decode()
+    assert "--subtalker-temperature" in out and "--no-cuda-graphs" in out
+    assert "<bool>" not in out and "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
