@@ -414,3 +414,73 @@ class CodecDecoderConfig:
     @classmethod
     def from_json(cls, path: str) -> CodecDecoderConfig:
         return cls.from_tokenizer_config(read_json(path), source=path)
+
+
+def _positive_ints(f: _Fields, key: str, default: tuple[int, ...], length: int) -> tuple[int, ...]:
+    """A list of `length` positive integers (absent or null: `default`); anything else is one error naming `key`."""
+    value = f.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or len(value) != length or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise f.wrong(key, f"a list of {length} positive integers")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class SpeakerEncoderConfig:
+    """config.json's `speaker_encoder_config` (Base models): the ECAPA-TDNN that turns a reference clip
+    into the x-vector. Defaults are the official `Qwen3TTSSpeakerEncoderConfig`'s; the published Base
+    configs write only `enc_dim` and `sample_rate`.
+
+    enc_channels / enc_kernel_sizes / enc_dilations have one entry per layer: the first TDNN, the
+    three SE-Res2Net blocks, and the multi-layer feature aggregation.
+    """
+
+    mel_dim: int = 128
+    enc_dim: int = 1024  # the x-vector's size (the talker's hidden size)
+    enc_channels: tuple[int, ...] = (512, 512, 512, 512, 1536)
+    enc_kernel_sizes: tuple[int, ...] = (5, 3, 3, 3, 1)
+    enc_dilations: tuple[int, ...] = (1, 2, 3, 4, 1)
+    enc_attention_channels: int = 128
+    enc_res2net_scale: int = 8
+    enc_se_channels: int = 128
+    sample_rate: int = 24000
+
+    LAYERS = 5  # entries in each per-layer list (the layout of the published checkpoints)
+
+    @classmethod
+    def from_dict(cls, obj: Any, source: str = "config.json") -> "SpeakerEncoderConfig":
+        """Parse the raw `speaker_encoder_config` object (None: all defaults, as the official config does)."""
+        where = f"{source} speaker_encoder_config"
+        f, base = _Fields({} if obj is None else obj, where), cls()
+        config = cls(
+            mel_dim=f.int("mel_dim", base.mel_dim, minimum=1),
+            enc_dim=f.int("enc_dim", base.enc_dim, minimum=1),
+            enc_channels=_positive_ints(f, "enc_channels", base.enc_channels, cls.LAYERS),
+            enc_kernel_sizes=_positive_ints(f, "enc_kernel_sizes", base.enc_kernel_sizes, cls.LAYERS),
+            enc_dilations=_positive_ints(f, "enc_dilations", base.enc_dilations, cls.LAYERS),
+            enc_attention_channels=f.int("enc_attention_channels", base.enc_attention_channels, minimum=1),
+            enc_res2net_scale=f.int("enc_res2net_scale", base.enc_res2net_scale, minimum=1),
+            enc_se_channels=f.int("enc_se_channels", base.enc_se_channels, minimum=1),
+            sample_rate=f.int("sample_rate", base.sample_rate, minimum=1),
+        )
+
+        def unsupported(what: str) -> UnsupportedConfigError:
+            return UnsupportedConfigError(f"{where}: {what}; this speaker encoder cannot be run")
+
+        # The official log-mel is fixed: 128 bands of 24 kHz audio (it asserts the rate).
+        if config.sample_rate != 24000:
+            raise unsupported(f"sample_rate {config.sample_rate} (the speaker encoder's log-mel is for 24000 Hz only)")
+        if config.mel_dim != 128:
+            raise unsupported(f"mel_dim {config.mel_dim} (the speaker encoder's log-mel has 128 bands)")
+        # What the official modules need to run at all: residual blocks keep the width, the
+        # aggregation takes the three blocks' outputs, Res2Net splits the width evenly.
+        width = config.enc_channels[0]
+        if any(c != width for c in config.enc_channels[1:4]):
+            raise unsupported(f"enc_channels {list(config.enc_channels)} (the first four must be equal)")
+        if config.enc_channels[4] != 3 * width:
+            raise unsupported(f"enc_channels {list(config.enc_channels)} (the last must be 3 x {width})")
+        if width % config.enc_res2net_scale:
+            raise unsupported(f"{width} channels do not split into enc_res2net_scale {config.enc_res2net_scale} parts")
+        return config

@@ -32,6 +32,7 @@ from qwentts_cli.model.codec import CodecDecoder
 from qwentts_cli.model.quantize import MODES as QUANTIZE_MODES
 from qwentts_cli.model.talker import Talker
 from qwentts_cli.request import ResolvedRequest, SynthesisRequest, resolve_request
+from qwentts_cli.text.segment import speakable
 from qwentts_cli.text.tokenizer import TextTokenizer, load_tokenizer
 
 SAMPLE_RATE = 24000
@@ -98,11 +99,6 @@ class SynthesisResult:
     @property
     def seconds(self) -> float:
         return len(self.audio) / self.sample_rate
-
-
-def speakable(text: str) -> bool:
-    """Whether `text` has anything to say: a letter or a digit (not only punctuation, symbols, emoji)."""
-    return any(ch.isalnum() for ch in text)
 
 
 def _as_request(request: SynthesisRequest | None, fields: dict) -> SynthesisRequest:

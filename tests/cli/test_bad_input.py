@@ -63,13 +63,13 @@ def replace_weights(change):
 
 
 def as_int(tensors):
+    import torch
+
     name = "talker.model.layers.0.mlp.down_proj.weight"
-    tensors[name] = tensors[name].to(__import__("torch").int32)
+    tensors[name] = tensors[name].to(torch.int32)
 
 
 def with_nan(tensors):
-    import torch
-
     name = "talker.model.layers.0.mlp.down_proj.weight"
     tensors[name] = tensors[name].float().fill_(float("nan")).to(tensors[name].dtype)
 

@@ -74,43 +74,14 @@ def synth(
 
       qwentts synth "Тест" -o - | ffplay -f s16le -ar 24000 -ac 1 -nodisp -
     """
-    from qwentts_cli.audio import PCM_FORMATS, WAV_STREAM_PCM, output_format
-    from qwentts_cli.cli.speak import OutputSpec
-    from qwentts_cli.load.checkpoint import open_checkpoint
-    from qwentts_cli.outputs import check_output, same_target
-    from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest, resolve_request
-
-    # The outputs first: a bad path fails before anything is read or loaded.
-    if output is None:
-        output = "-" if stream else "out.wav"
-    to_stdout = output == "-"
-    stream = stream or to_stdout
     body = read_text(text, file)
     if not body.strip():
         raise EmptyText()
-    if pcm not in PCM_FORMATS:
-        raise UsageError(f"unknown --pcm {pcm}; use s16le or f32le")
-    if stream and to_stdout and sys.stdout.isatty():
-        raise UsageError("refusing to write binary audio to a terminal; pipe it to a player or use -o FILE")
-    target = None
-    if not to_stdout:
-        if stream and not output.lower().endswith(".wav"):
-            raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
-        target = check_output(output)
-        output_format(output, subtype)
-        if stream and subtype not in WAV_STREAM_PCM:
-            raise UsageError(f"--stream writes WAV as {', '.join(WAV_STREAM_PCM)}; not --subtype {subtype}")
-    if trim and stream:
-        raise UsageError("--trim-silence needs the whole audio; drop --stream or trim afterwards")
-    codes_target = None
-    if dump_codes is not None:
-        codes_target = check_output(str(dump_codes), example="codes.npy")
-        if to_stdout and codes_target.real == "-":
-            raise UsageError("--dump-codes - and -o - both want stdout; give the codes a file name")
-        if target is not None and same_target(codes_target, target):
-            raise UsageError(f"--dump-codes and -o name the same file ({output}); give the codes a name of their own")
-    out = OutputSpec(target=target, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
-                     chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target)
+    # The outputs next: a bad path fails before any model file is read.
+    out = _output_spec(output, stream, pcm, subtype, sample_rate, trim, chunk_ms, dump_codes)
+
+    from qwentts_cli.load.checkpoint import open_checkpoint
+    from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest, resolve_request
 
     # The model's configs, read once; the request checked against them before any weights load.
     checkpoint = open_checkpoint(model)
@@ -136,7 +107,43 @@ def synth(
         for piece in pieces:
             typer.echo(piece, err=True)
     _run(checkpoint, pieces, request, out, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
-         threads=threads, progress=verbose or (not to_stdout and sys.stderr.isatty()), verbose=verbose)
+         threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose)
+
+
+def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sample_rate: int, trim: bool,
+                 chunk_ms: int, dump_codes: str | None):
+    """The output options, checked (outputs.check_output: every target before the model loads)."""
+    from qwentts_cli.audio import PCM_FORMATS, WAV_STREAM_PCM, output_format
+    from qwentts_cli.cli.speak import OutputSpec
+    from qwentts_cli.outputs import check_output, same_target
+
+    if output is None:
+        output = "-" if stream else "out.wav"
+    to_stdout = output == "-"
+    stream = stream or to_stdout
+    if pcm not in PCM_FORMATS:
+        raise UsageError(f"unknown --pcm {pcm}; use s16le or f32le")
+    if stream and to_stdout and sys.stdout.isatty():
+        raise UsageError("refusing to write binary audio to a terminal; pipe it to a player or use -o FILE")
+    target = None
+    if not to_stdout:
+        if stream and not output.lower().endswith(".wav"):
+            raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
+        target = check_output(output)
+        output_format(output, subtype)
+        if stream and subtype not in WAV_STREAM_PCM:
+            raise UsageError(f"--stream writes WAV as {', '.join(WAV_STREAM_PCM)}; not --subtype {subtype}")
+    if trim and stream:
+        raise UsageError("--trim-silence needs the whole audio; drop --stream or trim afterwards")
+    codes_target = None
+    if dump_codes is not None:
+        codes_target = check_output(dump_codes, example="codes.npy")
+        if to_stdout and codes_target.real == "-":
+            raise UsageError("--dump-codes - and -o - both want stdout; give the codes a file name")
+        if target is not None and same_target(codes_target, target):
+            raise UsageError(f"--dump-codes and -o name the same file ({output}); give the codes a name of their own")
+    return OutputSpec(target=target, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
+                      chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target)
 
 
 def _pieces(body: str, normalize: bool, language: str) -> list[str]:
@@ -147,7 +154,7 @@ def _pieces(body: str, normalize: bool, language: str) -> list[str]:
         from qwentts_cli.text.normalize import normalize as normalize_text
 
         body = normalize_text(body, lang=language)
-    from qwentts_cli.runtime import speakable
+    from qwentts_cli.text.segment import speakable
 
     # A piece of only punctuation or symbols ("...", an emoji) has nothing the model can say.
     pieces = [piece for piece in split_text(body) if speakable(piece)]

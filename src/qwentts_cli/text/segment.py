@@ -55,3 +55,8 @@ def split_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     for sentence in sentences:
         pieces.extend(_split_long(sentence, max_chars))
     return _pack(pieces, max_chars)
+
+
+def speakable(text: str) -> bool:
+    """Whether `text` has anything to say: a letter or a digit (not only punctuation, symbols, emoji)."""
+    return any(ch.isalnum() for ch in text)
