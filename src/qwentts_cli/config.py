@@ -212,6 +212,7 @@ class TTSConfig:
     tts_bos_id: int
     tts_eos_id: int
     tts_pad_id: int
+    speaker_encoder: "SpeakerEncoderConfig | None" = None  # Base models: the x-vector network
 
     @classmethod
     def from_dict(cls, cfg: Any, source: str = "config.json") -> "TTSConfig":
@@ -236,6 +237,9 @@ class TTSConfig:
             tts_bos_id=f.int("tts_bos_token_id", 151672),
             tts_eos_id=f.int("tts_eos_token_id", 151673),
             tts_pad_id=f.int("tts_pad_token_id", 151671),
+            speaker_encoder=SpeakerEncoderConfig.from_dict(f.get("speaker_encoder_config"),
+                                                           f"{source} speaker_encoder_config")
+            if model_type == "base" else None,
         )
 
     @classmethod
@@ -421,9 +425,13 @@ def _positive_ints(f: _Fields, key: str, default: tuple[int, ...], length: int) 
     value = f.get(key)
     if value is None:
         return default
-    if not isinstance(value, list) or len(value) != length or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise f.wrong(key, f"a list of {length} positive integers")
+    expected = f"a list of {length} positive integers"
+    if not isinstance(value, list):
+        raise f.wrong(key, expected)
+    if len(value) != length or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        # The list itself (short) says more than "a list".
+        raise CheckpointError(f"{f.where}: '{key}' is {json.dumps(value)[:80]}, expected {expected}; "
+                              "the config is damaged or not a Qwen3-TTS 12Hz config")
     return tuple(value)
 
 
@@ -484,3 +492,190 @@ class SpeakerEncoderConfig:
         if width % config.enc_res2net_scale:
             raise unsupported(f"{width} channels do not split into enc_res2net_scale {config.enc_res2net_scale} parts")
         return config
+
+
+@dataclass(frozen=True)
+class CodecEncoderConfig:
+    """The encoder half of speech_tokenizer/config.json: its `encoder_config` (a transformers
+    MimiConfig) and the top-level fields the official `encode` reads. Defaults are MimiConfig's and
+    Qwen3TTSTokenizerV2Config's (the published encoder: hidden 512, 8 layers, 32 quantizers).
+
+    `sliding_window` is read but not applied: the official encoder runs SDPA attention, for which
+    transformers 4.57 builds a plain causal mask (see model/codec/encoder.py).
+    """
+
+    sample_rate: int = 24000  # encoder_config.sampling_rate (and input_sample_rate)
+    hidden_size: int = 512
+    num_filters: int = 64
+    num_residual_layers: int = 1
+    upsampling_ratios: tuple[int, ...] = (8, 6, 5, 4)  # SEANet strides, applied last to first
+    kernel_size: int = 7
+    last_kernel_size: int = 3
+    residual_kernel_size: int = 3
+    dilation_growth_rate: int = 2
+    compress: int = 2
+    pad_mode: str = "constant"
+    codebook_size: int = 2048
+    codebook_dim: int = 256
+    num_quantizers: int = 32
+    num_semantic_quantizers: int = 1
+    num_hidden_layers: int = 8
+    intermediate_size: int = 2048
+    num_attention_heads: int = 8
+    num_key_value_heads: int = 8
+    head_dim: int | None = None  # None: hidden_size // num_attention_heads
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    attention_bias: bool = False
+    sliding_window: int | None = 250  # not applied (see above)
+    downsample_kernel: int = 4  # 2 * int(SEANet frame rate / frame rate), stride 2
+    num_codes: int = 16  # encoder_valid_num_quantizers: the codebooks kept
+    frame_samples: int = 1920  # encode_downsample_rate: samples per code frame
+
+    PAD_MODES = ("constant", "replicate")
+
+    def __post_init__(self) -> None:
+        if self.head_dim is None:
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        object.__setattr__(self, "upsampling_ratios", tuple(self.upsampling_ratios))
+
+    @property
+    def acoustic_codes(self) -> int:
+        """Layers of the acoustic RVQ that the kept codes use (the rest are never computed)."""
+        return max(0, self.num_codes - self.num_semantic_quantizers)
+
+    @classmethod
+    def from_tokenizer_config(cls, tokenizer_config: Any, source: str = "config.json") -> "CodecEncoderConfig":
+        """Parse the speech tokenizer's config.json; raise UnsupportedConfigError for what we cannot run."""
+        if not isinstance(tokenizer_config, dict):
+            raise CheckpointError(f"{source} is {_describe(tokenizer_config)}, expected a JSON object; re-download the model")
+        where = f"{source} encoder_config"
+
+        def unsupported(what: str) -> UnsupportedConfigError:
+            return UnsupportedConfigError(f"{where}: {what}; this speech-tokenizer encoder cannot be run")
+
+        model_type = tokenizer_config.get("model_type")
+        if model_type != "qwen3_tts_tokenizer_12hz":
+            raise UnsupportedConfigError(f"{source}: model_type is {model_type!r}, not 'qwen3_tts_tokenizer_12hz'; "
+                                         "only the Qwen3-TTS 12Hz speech tokenizer is supported")
+        top = _Fields(tokenizer_config, source)
+        # The official config class builds a default MimiConfig when encoder_config is absent.
+        f, base = _Fields(top.object("encoder_config", {}), where), cls()
+
+        # What the official encoder could compute but this one does not (none of it is published).
+        for key, value in (("audio_channels", 1), ("use_causal_conv", True), ("use_conv_shortcut", False),
+                           ("use_streaming", False), ("hidden_act", "gelu")):
+            found = f.get(key)
+            if found is not None and found != value:
+                raise unsupported(f"{key} is {_describe(found)} (only {_describe(value)})")
+        rope = f.get("rope_scaling")
+        if rope is not None and (not isinstance(rope, dict)
+                                 or rope.get("rope_type", rope.get("type", "default")) != "default"):
+            raise unsupported(f"rope_scaling {rope!r} (only the default RoPE)")
+
+        ratios = f.get("upsampling_ratios")
+        if ratios is None or ratios == []:  # MimiConfig: an empty or absent list means the default
+            ratios = base.upsampling_ratios
+        elif not isinstance(ratios, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r > 0
+                                                      for r in ratios):
+            raise f.wrong("upsampling_ratios", "a list of positive integers")
+        sample_rate = f.int("sampling_rate", base.sample_rate, minimum=1)
+        hidden = f.int("hidden_size", base.hidden_size, minimum=1)
+        heads = f.int("num_attention_heads", base.num_attention_heads, minimum=1)
+        # MimiConfig: an absent codebook_dim is 256, a null one hidden_size; an absent sliding_window 250.
+        codebook_dim = f.int("codebook_dim", hidden if "codebook_dim" in f.obj else 256, minimum=1)
+        window = f.int("sliding_window", minimum=1) if f.get("sliding_window") is not None else (
+            None if "sliding_window" in f.obj else base.sliding_window)
+        projection_dim = f.int("vector_quantization_hidden_dimension", 256, minimum=1)
+        pad_mode = f.str("pad_mode", base.pad_mode)
+        if pad_mode not in cls.PAD_MODES:
+            raise unsupported(f"pad_mode {pad_mode!r} (only {' or '.join(map(repr, cls.PAD_MODES))})")
+
+        # The downsampling conv: MimiModel builds it when the frame rate differs from the SEANet's,
+        # with kernel 2 * int(SEANet rate / frame rate) and stride 2. A config may state the frame
+        # rate (`_frame_rate` as serialized, or `frame_rate`); otherwise it follows from the strides.
+        hop = math.prod(ratios)
+        seanet_rate = math.ceil(sample_rate / hop)
+        frame_rate = sample_rate / (2 * hop)
+        for key in ("frame_rate", "_frame_rate"):  # the serialized `_frame_rate` wins, as in MimiConfig
+            if f.get(key) is not None:
+                frame_rate = f.float(key)
+        if frame_rate == seanet_rate:
+            raise unsupported(f"frame rate {frame_rate} equals the SEANet's (no downsampling layer)")
+        downsample_kernel = 2 * int(seanet_rate / frame_rate)
+
+        config = cls(
+            sample_rate=sample_rate,
+            hidden_size=hidden,
+            num_filters=f.int("num_filters", base.num_filters, minimum=1),
+            num_residual_layers=f.int("num_residual_layers", base.num_residual_layers),
+            upsampling_ratios=tuple(ratios),
+            kernel_size=f.int("kernel_size", base.kernel_size, minimum=1),
+            last_kernel_size=f.int("last_kernel_size", base.last_kernel_size, minimum=1),
+            residual_kernel_size=f.int("residual_kernel_size", base.residual_kernel_size, minimum=1),
+            dilation_growth_rate=f.int("dilation_growth_rate", base.dilation_growth_rate, minimum=1),
+            compress=f.int("compress", base.compress, minimum=1),
+            pad_mode=pad_mode,
+            codebook_size=f.int("codebook_size", base.codebook_size, minimum=1),
+            codebook_dim=codebook_dim,
+            num_quantizers=f.int("num_quantizers", base.num_quantizers, minimum=1),
+            num_semantic_quantizers=f.int("num_semantic_quantizers", base.num_semantic_quantizers, minimum=1),
+            num_hidden_layers=f.int("num_hidden_layers", base.num_hidden_layers),
+            intermediate_size=f.int("intermediate_size", base.intermediate_size, minimum=1),
+            num_attention_heads=heads,
+            num_key_value_heads=f.int("num_key_value_heads", base.num_key_value_heads, minimum=1),
+            head_dim=f.int("head_dim", hidden // heads, minimum=1),
+            norm_eps=f.float("norm_eps", base.norm_eps),
+            rope_theta=f.float("rope_theta", base.rope_theta),
+            attention_bias=f.bool("attention_bias", base.attention_bias),
+            sliding_window=window,
+            downsample_kernel=downsample_kernel,
+            num_codes=top.int("encoder_valid_num_quantizers", base.num_codes, minimum=1),
+            frame_samples=top.int("encode_downsample_rate", base.frame_samples, minimum=1),
+        )
+
+        if hidden % heads:
+            raise unsupported(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+        if heads % config.num_key_value_heads:
+            raise unsupported(f"{heads} heads do not split into {config.num_key_value_heads} key/value heads")
+        if config.head_dim % 2:
+            raise unsupported(f"odd head_dim {config.head_dim} (RoPE rotates pairs)")
+        if config.num_semantic_quantizers >= config.num_quantizers:
+            raise unsupported(f"num_semantic_quantizers {config.num_semantic_quantizers} is not below "
+                              f"num_quantizers {config.num_quantizers}")
+        if projection_dim == hidden:
+            raise unsupported("vector_quantization_hidden_dimension equals hidden_size (no quantizer projections)")
+        if projection_dim != codebook_dim:
+            raise unsupported(f"vector_quantization_hidden_dimension {projection_dim} != codebook_dim {codebook_dim}")
+        if downsample_kernel < 2:
+            raise unsupported(f"frame rate {frame_rate} is above the SEANet's {seanet_rate}")
+        if config.num_codes > config.num_quantizers:
+            raise unsupported(f"encoder_valid_num_quantizers {config.num_codes} is above num_quantizers "
+                              f"{config.num_quantizers}")
+        if config.frame_samples != 2 * hop:
+            raise unsupported(f"encode_downsample_rate {config.frame_samples} != 2 x the product of "
+                              f"upsampling_ratios ({2 * hop})")
+        rate = top.int("input_sample_rate", sample_rate, minimum=1)
+        if rate != sample_rate:
+            raise unsupported(f"input_sample_rate {rate} != sampling_rate {sample_rate}")
+        return config
+
+    @classmethod
+    def from_json(cls, path: str) -> "CodecEncoderConfig":
+        return cls.from_tokenizer_config(read_json(path), source=path)
+
+    def check_feature_extractor(self, preprocessor: Any, source: str = "preprocessor_config.json") -> None:
+        """The official feature extractor (EncodecFeatureExtractor, preprocessor_config.json) passes one
+        mono clip through unchanged; raise UnsupportedConfigError for a setting that would not."""
+        f = _Fields(preprocessor, source)
+        kind = f.str("feature_extractor_type", "EncodecFeatureExtractor")
+        if kind != "EncodecFeatureExtractor":
+            raise UnsupportedConfigError(f"{source}: feature_extractor_type {kind!r} (only 'EncodecFeatureExtractor')")
+        if f.int("feature_size", 1, minimum=1) != 1:
+            raise UnsupportedConfigError(f"{source}: feature_size {f.get('feature_size')} (only mono, 1)")
+        for key in ("chunk_length_s", "overlap"):
+            if f.get(key) is not None:
+                raise UnsupportedConfigError(f"{source}: {key} {f.get(key)} (chunked feature extraction is not supported)")
+        rate = f.int("sampling_rate", self.sample_rate, minimum=1)
+        if rate != self.sample_rate:
+            raise UnsupportedConfigError(f"{source}: sampling_rate {rate} != the encoder's {self.sample_rate}")

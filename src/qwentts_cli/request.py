@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from qwentts_cli.config import SamplingConfig, TTSConfig
-from qwentts_cli.errors import UnknownChoice, UnsupportedConfigError, UsageError
+from qwentts_cli.errors import UnknownChoice, UsageError
+
+if TYPE_CHECKING:  # voices.py imports torch; a request must not
+    from qwentts_cli.voices import Voice
 
 # Streamed decodes grow to this many frames: per frame, the streaming decoder costs ~57 ms
 # one frame at a time, ~32 ms four at a time and ~25 ms eight at a time, about a one-shot
@@ -26,13 +30,16 @@ MAX_SEED = 2**63
 @dataclass(frozen=True)
 class SynthesisRequest:
     speaker: str | None = None  # a built-in speaker (CustomVoice); None: the model's default
+    voice: "Voice | None" = None  # a cloned voice (Base models): voices.Voice, from Synthesizer.create_voice
     language: str = "auto"  # a language name, or auto
     instruct: str | None = None  # style instruction (1.7B CustomVoice) or voice description (VoiceDesign)
     sampling: SamplingConfig | None = None  # None: the checkpoint's generation_config.json
     seed: int | None = None  # piece i of a text is sampled with seed + i
     max_frames: int | None = None  # per piece; None: a cap that grows with the text (runtime.FRAME_CAP_*)
     max_seconds: float | None = None  # over all pieces
-    streaming_text: bool = False  # the official streaming-text prompt layout
+    # The official streaming-text prompt layout (text fed one token per frame); None: the official
+    # default for the model, on for cloning (generate_voice_clone), off otherwise.
+    streaming_text: bool | None = None
     ignore_eos: bool = False  # exactly max_frames frames per piece (benchmarks)
     chunk_frames: int = 1  # streaming: frames in the first decode
     max_chunk_frames: int | None = None  # streaming: later decodes double up to this (None: chunk_frames)
@@ -53,7 +60,7 @@ def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampli
     """Check `request` against the model of `config`; raises a UsageError naming the bad value."""
     if isinstance(request, ResolvedRequest):
         return request
-    speaker = _check_voice(config, request.speaker, request.instruct)
+    speaker = _check_voice(config, request.speaker, request.instruct, request.voice)
     language = request.language.lower()
     if language not in config.languages:
         raise UnknownChoice("language", request.language, config.languages)
@@ -75,17 +82,27 @@ def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampli
     if config.model_type == "custom_voice" and config.model_size == "0b6":
         instruct = None
     values = {f.name: getattr(request, f.name) for f in fields(SynthesisRequest)}
-    values.update(speaker=speaker, language=language, instruct=instruct, sampling=sampling)
+    streaming_text = request.streaming_text
+    if streaming_text is None:
+        streaming_text = config.model_type == "base"
+    values.update(speaker=speaker, language=language, instruct=instruct, sampling=sampling,
+                  streaming_text=streaming_text)
     return ResolvedRequest(**values, language_id=_language_id(config, language, speaker))
 
 
-def _check_voice(config: TTSConfig, speaker: str | None, instruct: str | None) -> str | None:
+def _check_voice(config: TTSConfig, speaker: str | None, instruct: str | None, voice) -> str | None:
     """The speaker to use (lower case), or None for a model without built-in speakers."""
     if config.model_type == "base":
-        raise UnsupportedConfigError(
-            "this is a Base (voice-cloning) model and voice cloning is not supported yet; "
-            "use a CustomVoice model such as Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
-        )
+        if speaker:
+            raise UsageError("Base models have no built-in speakers: they clone a voice; use <voice> or <ref_audio>")
+        if voice is None:
+            raise UsageError("Base models clone a voice: give a reference clip with <ref_audio> "
+                             "(and its transcript with <ref_text>), or a saved voice with <voice>")
+        return None
+    if voice is not None:
+        kind = "CustomVoice" if config.model_type == "custom_voice" else "VoiceDesign"
+        hint = "<speaker>" if config.model_type == "custom_voice" else "<instruct>"
+        raise UsageError(f"{kind} models do not clone voices; use {hint}, or a Base model for <voice> and <ref_audio>")
     if config.model_type == "voice_design":
         if speaker:
             raise UsageError("VoiceDesign models have no built-in speakers; describe the voice with <instruct>")

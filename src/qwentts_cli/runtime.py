@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ import torch
 from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.errors import CheckpointError, EmptyText, TextTooLong, UnknownChoice, UsageError
 from qwentts_cli.generate.loop import FrameGenerator
-from qwentts_cli.generate.prompt import build_prompt, text_token_count
+from qwentts_cli.generate.prompt import VoicePrompt, build_prompt, text_token_count
 from qwentts_cli.generate.timing import StepTimes
 from qwentts_cli.load.checkpoint import Checkpoint
 from qwentts_cli.model.codec import CodecDecoder
@@ -35,6 +36,9 @@ from qwentts_cli.request import ResolvedRequest, SynthesisRequest, resolve_reque
 from qwentts_cli.text.segment import speakable
 from qwentts_cli.text.tokenizer import TextTokenizer, load_tokenizer
 
+if TYPE_CHECKING:
+    from qwentts_cli.voices import Voice, VoiceFamily
+
 SAMPLE_RATE = 24000
 FRAME_RATE = 12.5
 # Without EOS, generation stops at this many frames: a fixed allowance plus a per-token one.
@@ -42,6 +46,8 @@ FRAME_RATE = 12.5
 # slow speech; a request's max_frames overrides it.
 FRAME_CAP_BASE = 60
 FRAME_CAP_PER_TOKEN = 10
+# A cloned voice's transcript, as the official `_build_ref_text` wraps it.
+REF_TEMPLATE = "<|im_start|>assistant\n{text}<|im_end|>\n"
 # Positions the prompt takes beyond its text ids (codec control rows: think, language,
 # speaker, pad, bos), kept free of frames so a prompt near the context limit still fits.
 PROMPT_OVERHEAD = 16
@@ -130,6 +136,73 @@ class Synthesizer:
         self.device = device
         self.dtype = dtype
         self.frame_generator = FrameGenerator(talker, config, graphs)
+        self._voice_encoders = None  # (speaker encoder, speech encoder), loaded by the first create_voice
+        self._family = None
+
+    # -- voices (Base models) ---------------------------------------------------------------
+
+    @property
+    def voice_family(self) -> "VoiceFamily":
+        """The family of voices this checkpoint makes and takes (voices.py)."""
+        from qwentts_cli.load.fingerprint import encoders_fingerprint
+        from qwentts_cli.voices import VoiceFamily
+
+        if self.config.model_type != "base":
+            raise UsageError(f"only Base models clone voices; this is a {self.config.model_type} model")
+        if self._family is None:
+            fingerprint = "random" if self.model_dir.startswith("random:") else encoders_fingerprint(self.model_dir)
+            self._family = VoiceFamily(self.config.model_type, self.config.model_size,
+                                       self.config.talker.stack.hidden_size, fingerprint)
+        return self._family
+
+    def create_voice(self, ref_audio, ref_text: str | None = None, x_vector_only: bool = False,
+                     times: dict | None = None) -> "Voice":
+        """A voice cloned from a reference clip: a path, or (samples, sample rate).
+
+        ICL (the default) needs the clip's transcript and keeps the clip's codes, so generation
+        continues the reference; `x_vector_only` keeps the speaker embedding alone. `times`
+        gets the seconds spent in each encoder ("speaker_encoder", "speech_encoder").
+        """
+        import time
+
+        from qwentts_cli.reference import prepare_reference, read_reference
+        from qwentts_cli.voices import Voice
+
+        family = self.voice_family
+        if not x_vector_only and not (ref_text and ref_text.strip()):
+            raise UsageError("cloning in context needs the reference's transcript: give <ref_text>, "
+                             "or <x_vector_only> to clone from the speaker embedding alone")
+        if isinstance(ref_audio, (str, os.PathLike)):
+            samples = read_reference(ref_audio)
+        else:
+            samples = prepare_reference(*ref_audio)
+        speaker_encoder, speech_encoder = self._encoders()
+        wav = torch.from_numpy(samples).to(self.device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            xvector = speaker_encoder.embed(wav).float().cpu()
+        t1 = time.perf_counter()
+        codes = None
+        if not x_vector_only:
+            with torch.inference_mode():
+                codes = speech_encoder.encode(wav).cpu()
+        if times is not None:
+            times.update(speaker_encoder=t1 - t0, speech_encoder=time.perf_counter() - t1)
+        return Voice(xvector, codes, None if x_vector_only else ref_text.strip(), family)
+
+    def _encoders(self):
+        if self._voice_encoders is None:
+            from qwentts_cli.load.codec_encoder import load_codec_encoder
+            from qwentts_cli.load.speaker_encoder import load_speaker_encoder
+
+            self._voice_encoders = (load_speaker_encoder(self.model_dir, self.config.speaker_encoder, self.device),
+                                    load_codec_encoder(os.path.join(self.model_dir, "speech_tokenizer"), self.device))
+        return self._voice_encoders
+
+    def _check_voice(self, voice: "Voice") -> None:
+        if voice.family != self.voice_family:
+            raise UsageError(f"the voice {voice.name or ''} was made by {voice.family.describe()}, and this model is "
+                             f"{self.voice_family.describe()}; create the voice again with this model")
 
     @classmethod
     def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32",
@@ -171,7 +244,10 @@ class Synthesizer:
 
     def resolve(self, request: SynthesisRequest | None = None, **fields) -> ResolvedRequest:
         """`request` (or its fields) checked against this model, defaults filled in."""
-        return resolve_request(self.config, _as_request(request, fields), self.sampling)
+        resolved = resolve_request(self.config, _as_request(request, fields), self.sampling)
+        if resolved.voice is not None:
+            self._check_voice(resolved.voice)
+        return resolved
 
     def greedy(self, **overrides) -> SamplingConfig:
         """This model's sampling defaults with sampling turned off for the talker and the code predictor."""
@@ -217,9 +293,18 @@ class Synthesizer:
             generator = torch.Generator(device=self.device)
             generator.manual_seed(seed)
         prompt = build_prompt(self.talker, self.config, input_ids, req.language_id, req.speaker, req.streaming_text,
-                              instruct)
+                              instruct, self._voice_prompt(req.voice))
         yield from self.frame_generator.frames(prompt, max_frames, req.sampling, generator, times=times,
                                                ignore_eos=req.ignore_eos)
+
+    def _voice_prompt(self, voice) -> VoicePrompt | None:
+        if voice is None:
+            return None
+        ref_ids = None
+        if voice.ref_codes is not None:
+            ref_ids = torch.tensor([self.tokenizer.encode(REF_TEMPLATE.format(text=voice.ref_text))], dtype=torch.long,
+                                   device=self.device)
+        return VoicePrompt(voice.xvector, ref_ids, voice.ref_codes)
 
     def piece_frames(self, pieces: Sequence[str], request: SynthesisRequest | None = None, *,
                      times: StepTimes | None = None, **fields) -> Iterator[tuple[int, torch.Tensor]]:
@@ -252,6 +337,10 @@ class Synthesizer:
         """
         req = self.resolve(request, **fields)
         decoder = self.codec.stream()
+        if req.voice is not None and req.voice.ref_codes is not None:
+            # The reference's codes first, their audio dropped: the decoder's context is then what
+            # the official one-shot decode of reference + generated codes sees.
+            decoder.push(req.voice.ref_codes.to(self.device))
         sizes = chunk_schedule(req.chunk_frames, req.largest_chunk)
         size = next(sizes)
         pending: list[torch.Tensor] = []
@@ -281,16 +370,26 @@ class Synthesizer:
 
         `on_frame(piece)` is called after each frame (progress); `times` collects the time split.
         """
+        req = self.resolve(request, **fields)
         frames = []
-        for piece, frame in self.piece_frames(_as_pieces(pieces), request, times=times, **fields):
+        for piece, frame in self.piece_frames(_as_pieces(pieces), req, times=times):
             frames.append(frame)
             if on_frame is not None:
                 on_frame(piece)
         if not frames:
             return SynthesisResult(np.zeros((0, 16), dtype=np.int64), np.zeros(0, dtype=np.float32))
         codes = torch.stack(frames)  # (F, 16)
+        ref = req.voice.ref_codes if req.voice is not None else None
         t = times.clock(self.device) if times else 0.0
-        audio = self.codec.decode(codes)
+        if ref is None:
+            audio = self.codec.decode(codes)
+        else:
+            # As the official: reference + generated codes decoded together, then the reference's
+            # share of the samples cut from the front, in the official float arithmetic (which
+            # sometimes cuts one sample less than R * 1920).
+            R, G = ref.shape[0], codes.shape[0]
+            audio = self.codec.decode(torch.cat((ref.to(self.device), codes)))
+            audio = audio[int(R / (R + G) * ((R + G) * self.codec.frame_samples)) :]
         if times:
             times.codec += times.clock(self.device) - t
         return SynthesisResult(codes.cpu().numpy(), _finite(audio.float().cpu().numpy().reshape(-1)))

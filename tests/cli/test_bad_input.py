@@ -108,7 +108,7 @@ CASES = [
     # voice and language
     Case("unknown speaker", synth("--speaker", "bob", "-o", "{keep}"), "--speaker"),
     Case("unknown language", synth("--language", "klingon", "-o", "{keep}"), "--language"),
-    Case("base model without a reference", synth("-o", "{keep}"), "voice cloning",
+    Case("base model without a reference", synth("-o", "{keep}"), "--ref-audio",
          setup=top(tts_model_type="base"), own_model=True),
     # sampling and caps
     Case("--max-frames 0", synth("--max-frames", "0", "-o", "{keep}"), "--max-frames"),

@@ -129,7 +129,7 @@ def test_base_model_without_reference_voice(model_dir, tmp_path):
     cfg["tts_model_type"] = "base"
     (base / "config.json").write_text(json.dumps(cfg))
     assert_clean_error(run_main("synth", "hello", "--model", str(base), "-o", str(tmp_path / "o.wav")),
-                       "voice cloning is not supported yet")
+                       "Base models clone a voice", "--ref-audio", "--voice")
 
 
 def test_an_interrupted_stream_failure_leaves_the_existing_file(model_dir, tmp_path):

@@ -23,6 +23,10 @@ def print_report(report: dict) -> None:
         f"dtype={report['dtype']}  quantize={report.get('quantize') or 'none'}  cuda_graphs={report.get('cuda_graphs', False)}  threads={report['threads']}  mode={report['mode']}  "
         f"runs={report['runs']} (+{report['warmup']} warm-up)  load={report['load_s']:.2f}s"
     )
+    voice = report.get("voice")
+    if voice:
+        console.print(f"voice ({voice['mode']}): created in {voice['total_s']:.3f}s (speaker encoder "
+                      f"{voice['speaker_encoder_s']:.3f}s, speech encoder {voice['speech_encoder_s']:.3f}s)")
     table = Table(title="medians over runs (min and max: --json)")
     for column in ("text", "chars", "frames", "audio s", "TTFA s", "total s", "RTF", "talker ms/f",
                    "predictor ms/f", "codec ms/f", "peak RSS MB"):

@@ -95,7 +95,8 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
           dtype: str = "float32", device: str = "cpu",
           language: str = "russian", speaker: str | None = None, threads: int | None = None,
           quantize: str | None = None, graphs: bool | None = None,
-          progress: Callable[[str], None] = lambda message: None) -> dict:
+          progress: Callable[[str], None] = lambda message: None, ref_audio: str | None = None,
+          ref_text: str | None = None, x_vector_only: bool = False) -> dict:
     """Load once, then time every text; returns a JSON-ready dict. `progress` hears each stage as it starts."""
     if threads:
         torch.set_num_threads(threads)
@@ -106,8 +107,18 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     t = clock(dev)
     synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize, graphs=graphs)
     load_s = clock(dev) - t
+    voice, voice_times = None, None
+    if ref_audio is not None:
+        # Voice creation timed on its own, twice (the first call also loads the encoders).
+        progress(f"cloning {ref_audio}")
+        synth.create_voice(ref_audio, ref_text, x_vector_only)
+        voice_times = {}
+        t = clock(dev)
+        voice = synth.create_voice(ref_audio, ref_text, x_vector_only, times=voice_times)
+        voice_times = {"total_s": round(clock(dev) - t, 4), "speaker_encoder_s": round(voice_times["speaker_encoder"], 4),
+                       "speech_encoder_s": round(voice_times["speech_encoder"], 4), "mode": voice.mode}
     # Greedy, so every run of a text makes the same frames; with `frames`, exactly that many.
-    request = synth.resolve(speaker=speaker, language=language, sampling=synth.greedy(), max_frames=frames,
+    request = synth.resolve(speaker=speaker, voice=voice, language=language, sampling=synth.greedy(), max_frames=frames,
                             ignore_eos=frames is not None, chunk_frames=chunk_frames, max_chunk_frames=max_chunk_frames)
     results = []
     for i, (name, text) in enumerate(texts.items()):
@@ -148,5 +159,6 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "runs": runs,
         "warmup": warmup,
         "load_s": round(load_s, 3),
+        "voice": voice_times,
         "results": results,
     }

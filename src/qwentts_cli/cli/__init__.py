@@ -19,6 +19,7 @@ from qwentts_cli.cli.bench import bench
 from qwentts_cli.cli.info import download, info
 from qwentts_cli.cli.synth import synth
 from qwentts_cli.cli.text import normalize_command, tokenize_command
+from qwentts_cli.cli.voice import voice_app
 from qwentts_cli.errors import QwenTTSError, QwenTTSWarning, StdoutClosed, StdoutError
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.command("tokenize")(tokenize_command)
 app.command()(info)
 app.command()(download)
 app.command()(bench)
+app.add_typer(voice_app, name="voice")
 
 
 def _version(value: bool) -> None:

@@ -24,6 +24,9 @@ def bench(
     ),
     language: str = typer.Option("russian", "--language", "-l"),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s"),
+    ref_audio: Optional[str] = typer.Option(None, "--ref-audio", help="Base models: clone this clip (its creation is timed too)."),
+    ref_text: Optional[str] = typer.Option(None, "--ref-text", help="What the --ref-audio clip says."),
+    x_vector_only: bool = typer.Option(False, "--x-vector-only", help="Clone from the speaker embedding alone."),
     dtype: str = typer.Option("float32", "--dtype"),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
     device: str = typer.Option("cpu", "--device"),
@@ -65,7 +68,8 @@ def bench(
                        max_chunk_frames=max_chunk_frames,
                        dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
                        quantize=quantize, graphs=None if cuda_graphs else False,
-                       progress=lambda message: typer.echo(f"bench: {message}", err=True))
+                       progress=lambda message: typer.echo(f"bench: {message}", err=True),
+                       ref_audio=ref_audio, ref_text=ref_text, x_vector_only=x_vector_only)
     if compare_official:
         from qwentts_cli.bench.official import bench_official
 

@@ -46,6 +46,12 @@ def info(
         },
         "speakers": cfg.speakers,
         "languages": cfg.languages,
+        # Which voice options this model takes (synth --speaker, --voice/--ref-audio, --instruct).
+        "options": {
+            "speaker": cfg.model_type == "custom_voice",
+            "voice": cfg.model_type == "base",
+            "instruct": cfg.model_type == "voice_design" or (cfg.model_type == "custom_voice" and cfg.model_size != "0b6"),
+        },
     }
     if json_out:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -58,7 +64,16 @@ def info(
         f"code predictor: {cfg.talker.predictor.num_hidden_layers} layers, hidden {cfg.talker.predictor.hidden_size}"
     )
     typer.echo(f"speakers:   {', '.join(cfg.speakers) or '(none: voice cloning or voice design)'}")
+    typer.echo(f"voice:      {_VOICE_USE[cfg.model_type]}"
+               + ("; --instruct for the style" if data["options"]["instruct"] and cfg.model_type == "custom_voice" else ""))
     typer.echo(f"languages:  {', '.join(cfg.languages)}")
+
+
+_VOICE_USE = {
+    "custom_voice": "--speaker NAME (built-in voices)",
+    "base": '--ref-audio CLIP --ref-text "what it says" (or --x-vector-only), or --voice NAME (qwentts voice create)',
+    "voice_design": '--instruct "a description of the voice"',
+}
 
 
 def download(

@@ -29,6 +29,10 @@ def synth(
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Built-in voice (see `qwentts info`); default ryan."),
     language: str = typer.Option("auto", "--language", "-l", help="Language name (russian, english, ...) or auto."),
     instruct: Optional[str] = typer.Option(None, "--instruct", help="Style instruction (1.7B CustomVoice) or voice description (VoiceDesign)."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="A saved voice (Base models): a name from `qwentts voice list`, or a .voice file."),
+    ref_audio: Optional[Path] = typer.Option(None, "--ref-audio", help="Clone the voice of this clip (Base models): WAV, FLAC, OGG or MP3, 1-30 s."),
+    ref_text: Optional[str] = typer.Option(None, "--ref-text", help="What the --ref-audio clip says (in-context cloning)."),
+    x_vector_only: bool = typer.Option(False, "--x-vector-only", help="Clone from the clip's speaker embedding alone (no --ref-text needed)."),
     greedy: bool = typer.Option(False, "--greedy", help="No sampling, for the talker and the code predictor (reproducible)."),
     temperature: Optional[float] = typer.Option(None, help="Talker sampling temperature (default from the model, 0.9)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Talker top-k (default 50)."),
@@ -42,7 +46,9 @@ def synth(
         None, "--max-frames", min=1, help="Stop each sentence after N frames of 80 ms (default: 60 + 10 per text token)."
     ),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.08, help="Stop once this much audio exists in all."),
-    streaming_text: bool = typer.Option(False, "--streaming-text", help="Official streaming-text prompt layout: text fed one token per frame."),
+    streaming_text: Optional[bool] = typer.Option(
+        None, "--streaming-text/--no-streaming-text",
+        help="Text fed one token per frame (the official streaming-text layout). Default: on for cloning, off otherwise, as the official package."),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words (ru, en)."),
     show_text: bool = typer.Option(False, "--show-text", help="Print the normalized text to stderr."),
     stream: bool = typer.Option(False, "--stream", help="Write audio as it is made: raw PCM to stdout, or an incremental WAV with -o."),
@@ -85,6 +91,7 @@ def synth(
 
     # The model's configs, read once; the request checked against them before any weights load.
     checkpoint = open_checkpoint(model)
+    cloned = _voice_source(voice, ref_audio, ref_text, x_vector_only)
     sampling = checkpoint.sampling
     if greedy:
         sampling = replace(sampling, do_sample=False, subtalker_do_sample=False)
@@ -95,7 +102,8 @@ def synth(
     }
     sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
     request = resolve_request(checkpoint.config, SynthesisRequest(
-        speaker=speaker, language=language, instruct=instruct, sampling=sampling, seed=seed, max_frames=max_frames,
+        speaker=speaker, voice=cloned, language=language, instruct=instruct, sampling=sampling, seed=seed,
+        max_frames=max_frames,
         max_seconds=max_seconds, streaming_text=streaming_text,
         chunk_frames=max(1, chunk_ms // FRAME_MS), max_chunk_frames=max(STREAM_MAX_CHUNK_FRAMES, chunk_ms // FRAME_MS),
     ), checkpoint.sampling)
@@ -108,6 +116,33 @@ def synth(
             typer.echo(piece, err=True)
     _run(checkpoint, pieces, request, out, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
          threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose)
+
+
+class _Reference:
+    """A reference clip read and checked before the model loads; cloned once the encoders are there."""
+
+    def __init__(self, samples, text: str | None, x_vector_only: bool):
+        self.samples, self.text, self.x_vector_only = samples, text, x_vector_only
+
+
+def _voice_source(voice: str | None, ref_audio: Path | None, ref_text: str | None, x_vector_only: bool):
+    """The cloned voice the options ask for: a saved Voice, a _Reference to clone after loading, or None."""
+    if voice is not None and ref_audio is not None:
+        raise UsageError("--voice and --ref-audio both name a voice; give one")
+    if ref_audio is None and (ref_text is not None or x_vector_only):
+        raise UsageError(f"{'--ref-text' if ref_text is not None else '--x-vector-only'} goes with --ref-audio")
+    if voice is not None:
+        from qwentts_cli.voices import find_voice, load_voice
+
+        return load_voice(find_voice(voice))
+    if ref_audio is None:
+        return None
+    from qwentts_cli.reference import read_reference
+
+    if not x_vector_only and not (ref_text and ref_text.strip()):
+        raise UsageError("--ref-audio needs --ref-text, what the clip says (or --x-vector-only to clone from "
+                         "the speaker embedding alone)")
+    return _Reference(read_reference(ref_audio), ref_text, x_vector_only)
 
 
 def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sample_rate: int, trim: bool,
@@ -178,6 +213,9 @@ def _run(checkpoint, pieces, request, out, *, device: str, dtype: str, quantize:
     t0 = time.perf_counter()
     synthesizer = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize,
                                    graphs=None if graphs else False)
+    if isinstance(request.voice, _Reference):
+        clip = request.voice
+        request = replace(request, voice=synthesizer.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only))
     load_s = time.perf_counter() - t0
     try:
         summary = speak(synthesizer, pieces, request, out, progress=progress)
