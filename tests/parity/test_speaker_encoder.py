@@ -9,7 +9,6 @@ tolerances below are a few times the differences measured (noted at each), not z
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np

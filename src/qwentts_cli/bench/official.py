@@ -50,16 +50,21 @@ def _import_official():
 
 
 def bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: int, frames: int | None, dtype: str,
-                   device: str, language: str, speaker: str) -> dict:
-    """Greedy official generate + decode per text; with `frames`, EOS is made unreachable as in our bench."""
+                   device: str, language: str, speaker: str | None, ref_audio: str | None = None,
+                   ref_text: str | None = None, x_vector_only: bool = False) -> dict:
+    """Greedy official generate + decode per text; with `frames`, EOS is made unreachable as in our bench.
+    With `ref_audio`, the official voice clone: its prompt made once (timed), then streaming text
+    (generate_voice_clone's default), the reference codes decoded in front as it does."""
     # The official package prints banners (flash-attn, pad_token_id) on stdout, which must
     # carry only the report: send them to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        return _bench_official(model_dir, texts, runs, warmup, frames, dtype, device, language, speaker)
+        return _bench_official(model_dir, texts, runs, warmup, frames, dtype, device, language, speaker,
+                               ref_audio, ref_text, x_vector_only)
 
 
 def _bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: int, frames: int | None, dtype: str,
-                    device: str, language: str, speaker: str) -> dict:
+                    device: str, language: str, speaker: str | None, ref_audio: str | None, ref_text: str | None,
+                    x_vector_only: bool) -> dict:
     Qwen3TTSModel = _import_official()
     dev = torch.device(device)
     t = clock(dev)
@@ -67,6 +72,16 @@ def _bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: in
                                         device_map=str(dev))
     load_s = clock(dev) - t
     talker_cfg = tts.model.config.talker_config
+    clone, voice = {}, None
+    if ref_audio is not None:
+        tts.create_voice_clone_prompt(ref_audio=ref_audio, ref_text=ref_text, x_vector_only_mode=x_vector_only)
+        t = clock(dev)
+        items = tts.create_voice_clone_prompt(ref_audio=ref_audio, ref_text=ref_text, x_vector_only_mode=x_vector_only)
+        voice = {"total_s": round(clock(dev) - t, 4)}
+        prompt = tts._prompt_items_to_voice_clone_prompt(items)
+        ref_ids = [None if x_vector_only else tts._tokenize_texts([tts._build_ref_text(ref_text)])[0]]
+        clone = dict(ref_ids=ref_ids, voice_clone_prompt=prompt, non_streaming_mode=False)
+        ref_code = None if x_vector_only else prompt["ref_code"][0]
 
     def run(text: str) -> dict[str, float]:
         input_ids = tts._tokenize_texts([tts._build_assistant_text(text)])
@@ -76,10 +91,14 @@ def _bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: in
             # A suppressed id as EOS: generation runs to max_new_tokens, keeping `frames` frames.
             kwargs["eos_token_id"] = talker_cfg.vocab_size - 1
         t0 = clock(dev)
-        codes, _ = tts.model.generate(input_ids=input_ids, instruct_ids=[None], languages=[language],
-                                      speakers=[speaker], non_streaming_mode=True, **kwargs)
+        if clone:
+            codes, _ = tts.model.generate(input_ids=input_ids, languages=[language], **clone, **kwargs)
+        else:
+            codes, _ = tts.model.generate(input_ids=input_ids, instruct_ids=[None], languages=[language],
+                                          speakers=[speaker], non_streaming_mode=True, **kwargs)
         t1 = clock(dev)
-        tts.model.speech_tokenizer.decode([{"audio_codes": c} for c in codes])
+        decoded = codes if not clone or ref_code is None else [torch.cat([ref_code.to(codes[0].device), codes[0]])]
+        tts.model.speech_tokenizer.decode([{"audio_codes": c} for c in decoded])
         t2 = clock(dev)
         n = len(codes[0])
         return {"frames": n, "audio_s": n / FRAME_RATE, "total_s": t2 - t0, "rtf": (t2 - t0) / (n / FRAME_RATE),
@@ -97,5 +116,5 @@ def _bench_official(model_dir: str, texts: dict[str, str], runs: int, warmup: in
         results.append(entry)  # no peak RSS: this process also holds our model
     from importlib.metadata import version
 
-    return {"implementation": f"qwen-tts {version('qwen-tts')}", "load_s": round(load_s, 3),
+    return {"implementation": f"qwen-tts {version('qwen-tts')}", "load_s": round(load_s, 3), "voice": voice,
             "dtype": dtype, "device": str(dev), "results": results}

@@ -75,7 +75,7 @@ def bench(
 
         typer.echo("bench: timing the official qwen-tts package", err=True)
         report["official"] = bench_official(report["model_dir"], chosen, runs, warmup, frames, dtype, report["device"],
-                                            language, report["speaker"])
+                                            language, report["speaker"], ref_audio, ref_text, x_vector_only)
     if json_out:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
