@@ -238,3 +238,26 @@ def test_create_voice_from_the_clip_gives_the_official_codes_and_embedding(base,
     np.testing.assert_allclose(voice.xvector.numpy(), golden(BASE, name, "xvector"), rtol=0, atol=1e-5)
     if voice.ref_codes is not None:
         np.testing.assert_array_equal(voice.ref_codes.numpy(), np.array(c["ref_code"]))
+
+
+def test_long_text_with_a_cloned_voice_streams_like_one_decode(base):
+    # Several pieces, one reference: the decoder is primed once and its state carries across pieces.
+    voice = golden_voice(base, "icl_ru")
+    pieces = ["Первое предложение.", "Второе, чуть длиннее первого.", "Третье."]
+    kwargs = dict(voice=voice, language="russian", sampling=base.greedy(), max_frames=5, seed=1)
+    whole = base.synthesize(pieces, **kwargs)
+    assert len(whole.codes) == 15
+    streamed = np.concatenate([chunk.samples for chunk in base.stream(pieces, chunk_frames=2, max_chunk_frames=4,
+                                                                       **kwargs)])
+    assert len(streamed) == 15 * 1920 and np.abs(streamed - whole.audio[-len(streamed):]).max() < 1e-4
+
+
+def test_a_truncated_voice_file_is_refused(base, tmp_path):
+    from qwentts_cli.outputs import check_output
+    from qwentts_cli.voices import VoiceError, load_voice, save_voice
+
+    path = tmp_path / "anna.voice"
+    save_voice(golden_voice(base, "icl_ru"), check_output(str(path)))
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(VoiceError, match="damaged|not a qwentts voice"):
+        load_voice(path)
