@@ -15,6 +15,9 @@ from typing import Any
 from qwentts_cli.errors import CheckpointError, UnsupportedConfigError
 
 SUPPORTED_MODEL_TYPES = ("custom_voice", "base", "voice_design")
+# The 12Hz models' audio: 24 kHz samples, 12.5 code frames a second (1920 samples each).
+SAMPLE_RATE = 24000
+FRAME_RATE = 12.5
 
 
 def read_json(path: str) -> dict[str, Any]:
@@ -249,8 +252,12 @@ class TTSConfig:
 
     @property
     def display_size(self) -> str:
+        return self.size_name(self.model_size)
+
+    @staticmethod
+    def size_name(model_size: str) -> str:
         """The size as the model names say it: "0b6" -> "0.6B"."""
-        return self.model_size.replace("b", ".").upper() + "B" if "b" in self.model_size else self.model_size
+        return model_size.replace("b", ".").upper() + "B" if "b" in model_size else model_size
 
     @property
     def languages(self) -> list[str]:
@@ -362,11 +369,11 @@ class CodecDecoderConfig:
         def unsupported(what: str) -> UnsupportedConfigError:
             return UnsupportedConfigError(f"{source}: {what}; only the Qwen3-TTS 12Hz speech tokenizer is supported")
 
+        if not isinstance(tokenizer_config, dict):
+            raise CheckpointError(f"{source} is {_describe(tokenizer_config)}, expected a JSON object; re-download the model")
         model_type = tokenizer_config.get("model_type")
         if model_type != "qwen3_tts_tokenizer_12hz":
             raise unsupported(f"model_type is {model_type!r}, not 'qwen3_tts_tokenizer_12hz'")
-        if not isinstance(tokenizer_config, dict):
-            raise CheckpointError(f"{source} is {_describe(tokenizer_config)}, expected a JSON object; re-download the model")
         dec = tokenizer_config.get("decoder_config")
         if not isinstance(dec, dict):
             raise unsupported("there is no decoder_config")
@@ -375,6 +382,8 @@ class CodecDecoderConfig:
         if dec.get("hidden_act", "silu") != "silu":
             raise unsupported(f"decoder hidden_act {dec['hidden_act']!r} (only 'silu')")
         rope_scaling = dec.get("rope_scaling")
+        if rope_scaling is not None and not isinstance(rope_scaling, dict):
+            raise CheckpointError(f"{source} decoder_config: 'rope_scaling' is {_describe(rope_scaling)}, expected an object")
         if rope_scaling and rope_scaling.get("rope_type", rope_scaling.get("type")) != "default":
             raise unsupported(f"decoder rope_scaling {rope_scaling}")
         if dec.get("partial_rotary_factor", 1.0) != 1.0:

@@ -9,19 +9,26 @@ The rule, for audio, codes and anything later features write:
   written in place, never replaced;
 - anything else (a folder, a block device, a socket, a file under /proc or /sys) is refused.
 
-Temporary files are named `.qwentts-PID-XXXX.EXT`: one that a killed run left behind is
-removed the next time qwentts writes into that folder, once no process of that PID is alive.
+Temporary files are named `.qwentts-PID.HOST-XXXX.EXT` (HOST: a tag of this machine): one
+that a killed run left behind is removed the next time qwentts writes into that folder, once
+no process of that PID is alive on this machine and the file is ten minutes old. A folder
+shared between machines (NFS, containers) never loses another machine's live file.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import re
+import signal
+import socket
 import stat
 import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -29,8 +36,12 @@ from typing import BinaryIO
 from qwentts_cli.errors import OutputError
 
 TEMP_PREFIX = ".qwentts-"
+# Another run's temporary file is only ever removed when it is this machine's (the host tag),
+# its process is gone, and it has not been touched for a while (a PID can be reused).
+STALE_SECONDS = 600
 STDOUT = "-"  # the `real` of a target that is stdout
-_TEMP_NAME = re.compile(r"^\.qwentts-(\d+)-")
+_FD_NAME = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)$")
+_TEMP_NAME = re.compile(r"^\.qwentts-(\d+)\.([0-9a-f]{8})-")
 # Pseudo file systems whose "files" are kernel interfaces, not places to keep audio.
 _PSEUDO_ROOTS = ("/proc", "/sys")
 
@@ -55,6 +66,15 @@ def check_output(path: str, example: str = "out.wav") -> OutputTarget:
         raise OutputError(f"the output file name is empty; give a file name such as {example}")
     if path == "-":
         return OutputTarget(path, STDOUT, stream=True, existed=False)
+    try:
+        # A pipe or device, also by a name like /dev/stdout (whose real path is under /proc), and any
+        # open file descriptor by name (/dev/stdout when stdout is a file): written where it points.
+        if _FD_NAME.match(path) or stat.S_ISFIFO(os.stat(path).st_mode) or stat.S_ISCHR(os.stat(path).st_mode):
+            if not os.access(path, os.W_OK):
+                raise OutputError(f"cannot write '{path}': permission denied")
+            return OutputTarget(path, path, stream=True, existed=False)
+    except OSError:
+        pass
     real = os.path.realpath(path)
     parent = os.path.dirname(real)
     name_max = _name_max(parent)
@@ -69,10 +89,6 @@ def check_output(path: str, example: str = "out.wav") -> OutputTarget:
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise OutputError(f"'{path}' is a folder; give a file name such as {example}")
-        if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
-            if not os.access(real, os.W_OK):
-                raise OutputError(f"cannot write '{path}': permission denied")
-            return OutputTarget(path, real, stream=True, existed=False)
         if not stat.S_ISREG(st.st_mode):
             raise OutputError(f"'{path}' is not a regular file (a block device or socket); give a file name such as {example}")
     for root in _PSEUDO_ROOTS:
@@ -149,7 +165,8 @@ class AtomicFile:
         remove_stale_temps(target.folder)
         suffix = os.path.splitext(target.real)[1]
         try:
-            fd, self.temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=suffix, dir=target.folder)
+            fd, self.temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}.{_host_tag()}-", suffix=suffix,
+                                             dir=target.folder)
         except OSError as e:
             raise _write_error(target, e) from e
         self.file: BinaryIO | None = os.fdopen(fd, "w+b")
@@ -173,21 +190,31 @@ class AtomicFile:
 
     def commit(self) -> None:
         try:
-            self._close()
-            _copy_mode(self.target, self.temp)
-            os.replace(self.temp, self.target.real)
+            with signals_held():  # a Ctrl-C now would land between the close and the rename
+                self._close()
+                _copy_mode(self.target, self.temp)
+                os.replace(self.temp, self.target.real)
         except OSError as e:
             self.discard()
             raise _write_error(self.target, e) from e
 
     def keep_as(self, path: str) -> None:
-        """Close and move the temporary file to `path` (a name that does not exist yet)."""
+        """Close and move the temporary file to `path` (a free name in the same folder); OutputError if it cannot."""
         try:
             self._close()
             _copy_mode(OutputTarget(path, path, stream=False, existed=False), self.temp)
-            os.link(self.temp, path)  # fails if `path` appeared meanwhile: nothing is overwritten
-        finally:
+            try:
+                os.link(self.temp, path)  # fails if `path` appeared meanwhile: nothing is overwritten
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here (FAT, some network file systems): rename, checked first
+                if os.path.lexists(path):
+                    raise FileExistsError(errno.EEXIST, "exists", path) from None
+                os.rename(self.temp, path)
+        except OSError as e:
             self.discard()
+            raise OutputError(f"could not keep the audio made so far as '{path}': {e.strerror or e}") from e
+        self.discard()
 
     def discard(self) -> None:
         try:
@@ -200,9 +227,26 @@ class AtomicFile:
             pass
 
 
+@contextmanager
+def signals_held():
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block is done (the few system calls that put
+    outputs in place must not be cut in two); then they arrive as usual."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # not a POSIX thread mask here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def partial_name(target: OutputTarget) -> str:
-    """A free name beside the target for the audio of an interrupted run: X.partial.wav (X.partial-2.wav, ...)."""
-    stem, ext = os.path.splitext(target.path)
+    """A free name beside the file written for the audio of an interrupted run: X.partial.wav
+    (X.partial-2.wav, ...), in the folder of the temporary file, so it can be moved there."""
+    stem, ext = os.path.splitext(target.real)
     candidate, n = f"{stem}.partial{ext}", 1
     while os.path.lexists(candidate):
         n += 1
@@ -218,12 +262,30 @@ def remove_stale_temps(folder: str) -> None:
         return
     for entry in entries:
         m = _TEMP_NAME.match(entry.name)
-        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+        if m is None or m.group(2) != _host_tag() or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
             continue
         try:
-            os.unlink(entry.path)
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                os.unlink(entry.path)
         except OSError:
             pass
+
+
+def _host_tag() -> str:
+    """8 hex digits naming this machine (and boot, where the kernel says): PIDs mean nothing elsewhere."""
+    global _HOST_TAG
+    if _HOST_TAG is None:
+        boot = ""
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                boot = f.read().strip()
+        except OSError:
+            pass
+        _HOST_TAG = hashlib.sha1(f"{socket.gethostname()}\0{boot}".encode()).hexdigest()[:8]
+    return _HOST_TAG
+
+
+_HOST_TAG: str | None = None
 
 
 def _alive(pid: int) -> bool:

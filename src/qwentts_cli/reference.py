@@ -8,7 +8,6 @@ padded to ceil(L * 24000 / sr) samples. The same calls here, without librosa.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +65,7 @@ def prepare_reference(samples: np.ndarray, rate: int, what: str = "the reference
     if rate != REFERENCE_RATE:
         import soxr
 
-        n = math.ceil(len(samples) * REFERENCE_RATE / rate)
+        n = int(np.ceil(len(samples) * (REFERENCE_RATE / rate)))  # librosa's fix_length, same float steps
         samples = soxr.resample(samples, rate, REFERENCE_RATE, quality="soxr_hq").astype(np.float32)
         samples = samples[:n] if len(samples) >= n else np.pad(samples, (0, n - len(samples)))
     return np.ascontiguousarray(samples)

@@ -78,8 +78,9 @@ def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampli
     if request.ignore_eos and request.max_frames is None:
         raise UsageError("<ignore_eos> needs <max_frames>: without EOS only the frame cap ends a piece")
     instruct = request.instruct or None
-    # The official 0.6B CustomVoice ignores instructions; 1.7B CustomVoice and VoiceDesign use them.
-    if config.model_type == "custom_voice" and config.model_size == "0b6":
+    # The official 0.6B CustomVoice ignores instructions, and voice cloning takes none;
+    # 1.7B CustomVoice and VoiceDesign use them.
+    if (config.model_type == "custom_voice" and config.model_size == "0b6") or config.model_type == "base":
         instruct = None
     values = {f.name: getattr(request, f.name) for f in fields(SynthesisRequest)}
     streaming_text = request.streaming_text

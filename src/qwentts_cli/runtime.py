@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from qwentts_cli.config import SamplingConfig, TTSConfig
+from qwentts_cli.config import FRAME_RATE, SAMPLE_RATE, SamplingConfig, TTSConfig  # noqa: F401 (SAMPLE_RATE: API)
 from qwentts_cli.errors import CheckpointError, EmptyText, TextTooLong, UnknownChoice, UsageError
 from qwentts_cli.generate.loop import FrameGenerator
 from qwentts_cli.generate.prompt import VoicePrompt, build_prompt, text_token_count
@@ -39,8 +39,6 @@ from qwentts_cli.text.tokenizer import TextTokenizer, load_tokenizer
 if TYPE_CHECKING:
     from qwentts_cli.voices import Voice, VoiceFamily
 
-SAMPLE_RATE = 24000
-FRAME_RATE = 12.5
 # Without EOS, generation stops at this many frames: a fixed allowance plus a per-token one.
 # Speech runs at roughly 2-4 frames (0.16-0.32 s) per text token, so 10 per token is ~3x
 # slow speech; a request's max_frames overrides it.
@@ -108,10 +106,17 @@ class SynthesisResult:
 
 
 def _as_request(request: SynthesisRequest | None, fields: dict) -> SynthesisRequest:
-    """A request from a request and/or keyword fields (fields override)."""
+    """A request from a request and/or keyword fields (fields override). Fields over an already
+    resolved request make a plain one again, so that the new values are checked too."""
     if request is None:
         return SynthesisRequest(**fields)
-    return replace(request, **fields) if fields else request
+    if not fields:
+        return request
+    if isinstance(request, ResolvedRequest):
+        from dataclasses import fields as dataclass_fields
+
+        request = SynthesisRequest(**{f.name: getattr(request, f.name) for f in dataclass_fields(SynthesisRequest)})
+    return replace(request, **fields)
 
 
 class Synthesizer:
@@ -144,15 +149,12 @@ class Synthesizer:
     @property
     def voice_family(self) -> "VoiceFamily":
         """The family of voices this checkpoint makes and takes (voices.py)."""
-        from qwentts_cli.load.fingerprint import encoders_fingerprint
-        from qwentts_cli.voices import VoiceFamily
+        from qwentts_cli.voices import checkpoint_family
 
         if self.config.model_type != "base":
             raise UsageError(f"only Base models clone voices; this is a {self.config.model_type} model")
         if self._family is None:
-            fingerprint = "random" if self.model_dir.startswith("random:") else encoders_fingerprint(self.model_dir)
-            self._family = VoiceFamily(self.config.model_type, self.config.model_size,
-                                       self.config.talker.stack.hidden_size, fingerprint)
+            self._family = checkpoint_family(self.model_dir, self.config)
         return self._family
 
     def create_voice(self, ref_audio, ref_text: str | None = None, x_vector_only: bool = False,
@@ -188,7 +190,7 @@ class Synthesizer:
                 codes = speech_encoder.encode(wav).cpu()
         if times is not None:
             times.update(speaker_encoder=t1 - t0, speech_encoder=time.perf_counter() - t1)
-        return Voice(xvector, codes, None if x_vector_only else ref_text.strip(), family)
+        return Voice(xvector, codes, None if x_vector_only else ref_text, family)  # verbatim: the official tokenizes it as is
 
     def _encoders(self):
         if self._voice_encoders is None:
@@ -200,9 +202,9 @@ class Synthesizer:
         return self._voice_encoders
 
     def _check_voice(self, voice: "Voice") -> None:
-        if voice.family != self.voice_family:
-            raise UsageError(f"the voice {voice.name or ''} was made by {voice.family.describe()}, and this model is "
-                             f"{self.voice_family.describe()}; create the voice again with this model")
+        from qwentts_cli.voices import check_family
+
+        check_family(voice, self.voice_family)
 
     @classmethod
     def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32",

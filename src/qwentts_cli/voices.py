@@ -18,11 +18,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from qwentts_cli.config import FRAME_RATE, TTSConfig
 from qwentts_cli.errors import QwenTTSError, UsageError
 from qwentts_cli.outputs import OutputTarget, write_output
+
+if TYPE_CHECKING:  # torch only where tensors are made or read: `voice list` stays light
+    import torch
 
 VOICE_FORMAT = "qwentts-voice-1"
 VOICES_ENV = "QWENTTS_VOICES"
@@ -47,8 +50,21 @@ class VoiceFamily:
     fingerprint: str  # of the speaker encoder's and speech encoder's weights (load/fingerprint.py)
 
     def describe(self) -> str:
-        size = self.model_size.replace("b", ".").upper() + "B" if "b" in self.model_size else self.model_size
-        return f"a {size} {self.model_type} checkpoint (encoders {self.fingerprint[:12]})"
+        return f"a {TTSConfig.size_name(self.model_size)} {self.model_type} checkpoint (encoders {self.fingerprint[:12]})"
+
+
+def checkpoint_family(model_dir: str, config: TTSConfig) -> VoiceFamily:
+    """The family of voices a checkpoint makes and takes (read from headers: milliseconds)."""
+    from qwentts_cli.load.fingerprint import encoders_fingerprint
+
+    fingerprint = "random" if model_dir.startswith("random:") else encoders_fingerprint(model_dir)
+    return VoiceFamily(config.model_type, config.model_size, config.talker.stack.hidden_size, fingerprint)
+
+
+def check_family(voice: "Voice", family: VoiceFamily) -> None:
+    if voice.family != family:
+        raise UsageError(f"the voice {voice.name or ''} was made by {voice.family.describe()}, and this model is "
+                         f"{family.describe()}; create the voice again with this model")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +81,7 @@ class Voice:
 
     @property
     def seconds(self) -> float:
-        return 0.0 if self.ref_codes is None else self.ref_codes.shape[0] / 12.5
+        return 0.0 if self.ref_codes is None else self.ref_codes.shape[0] / FRAME_RATE
 
 
 def voices_dir() -> Path:
@@ -129,6 +145,7 @@ def save_voice(voice: Voice, target: OutputTarget) -> None:
 
 def load_voice(path: str | Path) -> Voice:
     """A voice file, checked whole: a truncated, corrupt or foreign file is a VoiceError naming it."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load
 

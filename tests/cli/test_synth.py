@@ -132,9 +132,9 @@ def test_base_model_without_reference_voice(model_dir, tmp_path):
                        "Base models clone a voice", "--ref-audio", "--voice")
 
 
-def test_an_interrupted_stream_failure_leaves_the_existing_file(model_dir, tmp_path):
+def test_a_stream_that_fails_midway_leaves_the_existing_file(model_dir, tmp_path):
     """The stream's temporary WAV already holds the first piece's audio when the second piece
-    fails: the existing file stays as it was, and no temporary file is left."""
+    fails (too long): the existing file stays as it was, and no temporary file is left."""
     small = copy_model(model_dir, tmp_path / "m")
     edit_config(small, max_position_embeddings=64)
     out_dir = tmp_path / "out"
@@ -230,3 +230,18 @@ def test_codes_to_stdout_and_audio_to_a_file(model_dir, tmp_path):
 
     codes = np.load(io.BytesIO(run.stdout))
     assert codes.shape == (3, 16) and codes.dtype == np.int64
+
+
+def test_audio_to_a_device_without_an_extension_is_wav(model_dir):
+    run = run_main("synth", "Hello there.", "--model", str(model_dir), "--language", "english", "--greedy",
+                   "--max-frames", "2", "-o", "/dev/null")
+    assert run.returncode == 0 and run.stderr == b"", run.stderr.decode()
+
+
+def test_an_output_naming_an_input_is_refused(model_dir, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("Hello there.", encoding="utf-8")
+    run = run_main("synth", "--model", str(model_dir), "-f", str(text), "--dump-codes", str(text),
+                   "-o", str(tmp_path / "o.wav"))
+    assert_clean_error(run, "is an input of this run")
+    assert text.read_text(encoding="utf-8") == "Hello there."

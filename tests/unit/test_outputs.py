@@ -109,13 +109,49 @@ def test_a_kept_partial_file_never_overwrites(tmp_path):
 
 
 def test_temporary_files_of_dead_runs_are_removed(tmp_path):
-    dead = tmp_path / ".qwentts-999999999-abc.wav"  # no such process
-    mine = tmp_path / f".qwentts-{os.getpid()}-def.wav"  # a live run's (this one)
+    from qwentts_cli.outputs import _host_tag
+
+    tag = _host_tag()
+    dead = tmp_path / f".qwentts-999999999.{tag}-abc.wav"  # no such process on this machine, old
+    young = tmp_path / f".qwentts-999999998.{tag}-ghi.wav"  # no such process, but just written
+    mine = tmp_path / f".qwentts-{os.getpid()}.{tag}-def.wav"  # a live run's (this one)
+    elsewhere = tmp_path / ".qwentts-999999999.0badf00d-jkl.wav"  # another machine's: its PIDs are not ours
     other = tmp_path / ".qwentts-notes.txt"  # not ours by its name
-    for path in (dead, mine, other):
+    for path in (dead, young, mine, elsewhere, other):
         path.write_bytes(b"x")
+    for path in (dead, mine, elsewhere, other):
+        os.utime(path, (0, 0))
     remove_stale_temps(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (young, mine, elsewhere, other))
+
+
+def test_a_file_descriptor_by_name_is_a_stream():
+    # /dev/stdout's real path is under /proc (or a file stdout was sent to); it is still written in place.
+    target = check_output("/dev/stdout")
+    assert target.stream and target.real == "/dev/stdout"
+    read, write = os.pipe()
+    try:
+        pipe = check_output(f"/dev/fd/{write}")
+        assert pipe.stream
+        write_output(pipe, lambda f: f.write(b"through the pipe"))
+        assert os.read(read, 100) == b"through the pipe"
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_a_partial_file_falls_back_to_rename_without_hard_links(tmp_path, monkeypatch):
+    target = check_output(str(tmp_path / "x.wav"))
+    atomic = AtomicFile(target)
+    atomic.file.write(b"so far")
+
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    atomic.keep_as(partial_name(target))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial.wav"]
+    assert (tmp_path / "x.partial.wav").read_bytes() == b"so far"
 
 
 def test_a_close_that_fails_again_still_removes_the_temporary_file(tmp_path):

@@ -40,8 +40,12 @@ def first_logits(model_dir, mode, dtype=torch.float32):
 def test_the_fixture_has_a_projection_with_a_bias(model_dir):
     # small_to_mtp_projection (talker width -> predictor width) is the one quantized linear with a
     # bias; the warm load must carry it over from the checkpoint.
+    from safetensors import safe_open
+
     cfg = TTSConfig.from_dir(str(model_dir))
     assert cfg.talker.stack.hidden_size != cfg.talker.predictor.hidden_size
+    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
+        assert "talker.code_predictor.small_to_mtp_projection.bias" in set(f.keys())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])  # the dtype is part of the key

@@ -100,7 +100,9 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     """Load once, then time every text; returns a JSON-ready dict. `progress` hears each stage as it starts."""
     if threads:
         torch.set_num_threads(threads)
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    from qwentts_cli.runtime import resolve_device
+
+    dev = resolve_device(device)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     progress(f"loading {model or 'the default model'} ({dtype}{', ' + quantize if quantize else ''}, {dev})")

@@ -65,7 +65,7 @@ def _root(
 
 # Library parameters whose option is not simply `--name-with-dashes`, and parameter=value pairs
 # that are a flag of their own.
-_OPTION_OF = {"graphs": "--cuda-graphs", "chunk_frames": "--chunk-ms", "ignore_eos": "--frames"}
+_OPTION_OF = {"graphs": "--cuda-graphs"}
 _FLAG_OF = {"graphs=False": "--no-cuda-graphs"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from qwentts_cli.runtime import FRAME_RATE
+from qwentts_cli.config import FRAME_RATE
 
 
 class Progress:

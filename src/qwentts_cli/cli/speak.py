@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,9 +20,12 @@ from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, audio_writer, codes_wri
 from qwentts_cli.cli.progress import Progress
 from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
+from qwentts_cli.config import SAMPLE_RATE
 from qwentts_cli.outputs import AtomicFile, OutputTarget, stage_output
 from qwentts_cli.request import ResolvedRequest
-from qwentts_cli.runtime import SAMPLE_RATE, Synthesizer
+
+if TYPE_CHECKING:  # the synth command checks its options with this module before torch is imported
+    from qwentts_cli.runtime import Synthesizer
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class OutputSpec:
     trim: bool = False
     chunk_samples: int = 1920  # PCM write size on stdout
     dump_codes: OutputTarget | None = None
+    format_name: str = ""  # the name whose extension gives the file format ("" : the target's path)
 
     @property
     def to_stdout(self) -> bool:
@@ -53,7 +58,7 @@ class Summary:
     elapsed_s: float
 
 
-def speak(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out: OutputSpec,
+def speak(synth: "Synthesizer", pieces: list[str], request: ResolvedRequest, out: OutputSpec,
           progress: bool = False) -> Summary:
     """Speak `pieces` into `out`. Raises Interrupted on Ctrl-C/SIGTERM (a streamed WAV is kept, finalized)."""
     start = time.perf_counter()
@@ -91,7 +96,7 @@ def _discard(staged: list[AtomicFile | None]) -> None:
             file.discard()
 
 
-def _to_file(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out: OutputSpec,
+def _to_file(synth: "Synthesizer", pieces: list[str], request: ResolvedRequest, out: OutputSpec,
              codes: list[np.ndarray], bar: Progress) -> float:
     result = synth.synthesize(pieces, request, on_frame=lambda piece: bar.update(piece, 1))
     if len(result.codes):
@@ -101,7 +106,8 @@ def _to_file(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, ou
     audio = resample(audio, SAMPLE_RATE, out.sample_rate)
     staged = [_stage_codes(out, codes)]
     try:
-        staged.append(stage_output(out.target, audio_writer(out.target.path, audio, out.sample_rate, out.subtype)))
+        staged.append(stage_output(out.target, audio_writer(out.format_name or out.target.path, audio, out.sample_rate,
+                                                            out.subtype)))
     except BaseException:
         _discard(staged)  # the codes file goes too: nothing appears
         raise
@@ -109,7 +115,7 @@ def _to_file(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, ou
     return len(audio) / out.sample_rate
 
 
-def _stream(synth: Synthesizer, pieces: list[str], request: ResolvedRequest, out: OutputSpec,
+def _stream(synth: "Synthesizer", pieces: list[str], request: ResolvedRequest, out: OutputSpec,
             codes: list[np.ndarray], bar: Progress) -> float:
     resampler = Resampler(SAMPLE_RATE, out.sample_rate)
     if out.to_stdout:

@@ -3,6 +3,7 @@ then one call (cli/speak.py)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import replace
@@ -92,6 +93,11 @@ def synth(
     # The model's configs, read once; the request checked against them before any weights load.
     checkpoint = open_checkpoint(model)
     cloned = _voice_source(voice, ref_audio, ref_text, x_vector_only)
+    _check_inputs_are_not_outputs(out, [file, ref_audio])
+    if cloned is not None and not isinstance(cloned, _Reference) and checkpoint.config.model_type == "base":
+        from qwentts_cli.voices import check_family, checkpoint_family
+
+        check_family(cloned, checkpoint_family(checkpoint.path, checkpoint.config))  # headers only: before loading
     sampling = checkpoint.sampling
     if greedy:
         sampling = replace(sampling, do_sample=False, subtalker_do_sample=False)
@@ -125,12 +131,13 @@ class _Reference:
         self.samples, self.text, self.x_vector_only = samples, text, x_vector_only
 
 
-def _voice_source(voice: str | None, ref_audio: Path | None, ref_text: str | None, x_vector_only: bool):
+def _voice_source(voice: str | None, ref_audio: Path | None, ref_text: str | None, x_vector_only: bool,
+                  audio_flag: str = "--ref-audio", text_flag: str = "--ref-text"):
     """The cloned voice the options ask for: a saved Voice, a _Reference to clone after loading, or None."""
     if voice is not None and ref_audio is not None:
         raise UsageError("--voice and --ref-audio both name a voice; give one")
     if ref_audio is None and (ref_text is not None or x_vector_only):
-        raise UsageError(f"{'--ref-text' if ref_text is not None else '--x-vector-only'} goes with --ref-audio")
+        raise UsageError(f"{text_flag if ref_text is not None else '--x-vector-only'} goes with {audio_flag}")
     if voice is not None:
         from qwentts_cli.voices import find_voice, load_voice
 
@@ -140,9 +147,18 @@ def _voice_source(voice: str | None, ref_audio: Path | None, ref_text: str | Non
     from qwentts_cli.reference import read_reference
 
     if not x_vector_only and not (ref_text and ref_text.strip()):
-        raise UsageError("--ref-audio needs --ref-text, what the clip says (or --x-vector-only to clone from "
+        raise UsageError(f"{audio_flag} needs {text_flag}, what the clip says (or --x-vector-only to clone from "
                          "the speaker embedding alone)")
     return _Reference(read_reference(ref_audio), ref_text, x_vector_only)
+
+
+def _check_inputs_are_not_outputs(out, inputs: list) -> None:
+    """-o or --dump-codes naming the text file or the reference clip would replace what is read."""
+    for target in (out.target, out.dump_codes):
+        for given in inputs:
+            if target is not None and given is not None and not target.stream \
+                    and os.path.realpath(given) == target.real:
+                raise UsageError(f"'{target.path}' is an input of this run ({given}); write the output elsewhere")
 
 
 def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sample_rate: int, trim: bool,
@@ -160,12 +176,14 @@ def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sampl
         raise UsageError(f"unknown --pcm {pcm}; use s16le or f32le")
     if stream and to_stdout and sys.stdout.isatty():
         raise UsageError("refusing to write binary audio to a terminal; pipe it to a player or use -o FILE")
-    target = None
+    target, format_name = None, ""
     if not to_stdout:
-        if stream and not output.lower().endswith(".wav"):
-            raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
         target = check_output(output)
-        output_format(output, subtype)
+        if target.stream and not os.path.splitext(output)[1]:
+            format_name = output + ".wav"  # a device or pipe named without an extension (/dev/null) gets WAV
+        if stream and not (format_name or output).lower().endswith(".wav"):
+            raise UsageError("--stream writes WAV files only; use -o NAME.wav (or -o - for raw PCM)")
+        output_format(format_name or output, subtype)
         if stream and subtype not in WAV_STREAM_PCM:
             raise UsageError(f"--stream writes WAV as {', '.join(WAV_STREAM_PCM)}; not --subtype {subtype}")
     if trim and stream:
@@ -178,7 +196,7 @@ def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sampl
         if target is not None and same_target(codes_target, target):
             raise UsageError(f"--dump-codes and -o name the same file ({output}); give the codes a name of their own")
     return OutputSpec(target=target, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
-                      chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target)
+                      chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target, format_name=format_name)
 
 
 def _pieces(body: str, normalize: bool, language: str) -> list[str]:

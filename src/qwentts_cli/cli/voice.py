@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from qwentts_cli.cli.options import MODEL_HELP
-from qwentts_cli.errors import UsageError
+from qwentts_cli.errors import OutputError, UsageError
 
 voice_app = typer.Typer(
     help=(
@@ -46,21 +46,32 @@ def create(
     from qwentts_cli.outputs import check_output
     from qwentts_cli.voices import library_path
 
+    from qwentts_cli.load.checkpoint import open_checkpoint
+
     if (name is None) == (output is None):
         raise UsageError("give the voice a --name (the library) or an -o FILE, one of the two")
     path = str(library_path(name)) if name is not None else output
     if name is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot make the voice library folder {Path(path).parent}: {e.strerror}; "
+                              "set QWENTTS_VOICES to a folder you can write, or save with -o FILE") from None
     target = check_output(path, example="anna.voice")
     if target.existed and not force:
         raise UsageError(f"a voice is already saved at {path}; pass --force to replace it")
-    clip = _voice_source(None, ref_audio, text, x_vector_only)  # read and checked before the model loads
+    # The clip read and checked, and the model's kind, before any weights load.
+    clip = _voice_source(None, ref_audio, text, x_vector_only, audio_flag="REF_AUDIO", text_flag="--text")
+    checkpoint = open_checkpoint(model)
+    if checkpoint.config.model_type != "base":
+        raise UsageError(f"only Base models clone voices; {checkpoint.path} is a {checkpoint.config.model_type} "
+                         "model (pass --model with a Base checkpoint)")
 
     from qwentts_cli.runtime import Synthesizer
     from qwentts_cli.voices import save_voice
 
     t0 = time.perf_counter()
-    synth = Synthesizer.from_pretrained(model)
+    synth = Synthesizer.load(checkpoint)
     times: dict = {}
     voice = synth.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only, times=times)
     save_voice(voice, target)
@@ -107,7 +118,10 @@ def remove(name: str = typer.Argument(..., help="The saved voice to delete.")) -
     path = library_path(name)
     if not path.is_file():
         raise UsageError(f"no saved voice '{name}'; see `qwentts voice list`")
-    path.unlink()
+    try:
+        path.unlink()
+    except OSError as e:
+        raise OutputError(f"cannot remove {path}: {e.strerror}") from None
     typer.echo(f"removed {path}", err=True)
 
 

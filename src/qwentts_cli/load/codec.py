@@ -14,7 +14,7 @@ from qwentts_cli.load.tensors import MappedTensors, assign_weights, read_tensors
 from qwentts_cli.model.codec import CodecDecoder
 
 # EuclideanCodebook's floor on cluster usage when turning its EMA sums into code vectors.
-_CODEBOOK_EPS = 1e-5
+CODEBOOK_EPS = 1e-5
 
 
 def load_codec_decoder(speech_tokenizer_dir: str, dtype: torch.dtype = torch.float32,
@@ -67,7 +67,7 @@ def _fold_quantizer(tensors: MappedTensors, config: CodecDecoderConfig, dtype: t
                 f"{tensors.source(stem + 'embedding_sum')}: codebook 'decoder.{stem}*' has shapes {tuple(total.shape)} and {tuple(usage.shape)}, "
                 f"expected {(V, D)} and {(V,)} from config.json; the weights and config do not belong together")
         # In the model's dtype, as the official code divides: the same table, bit for bit.
-        tables.append(total.to(dtype) / usage.to(dtype).clamp(min=_CODEBOOK_EPS)[:, None])
+        tables.append(total.to(dtype) / usage.to(dtype).clamp(min=CODEBOOK_EPS)[:, None])
     tensors["quantizer.codebooks"] = torch.stack(tables)  # (Q, V, D)
     for group, ours in (("rvq_first", "first_proj"), ("rvq_rest", "rest_proj")):
         tensors.pop(f"quantizer.{group}.input_proj.weight", None)

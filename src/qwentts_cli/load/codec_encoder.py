@@ -8,13 +8,12 @@ import torch
 
 from qwentts_cli.config import CodecEncoderConfig, read_json
 from qwentts_cli.errors import CheckpointError
+from qwentts_cli.load.codec import CODEBOOK_EPS
 from qwentts_cli.load.files import safetensors_files
 from qwentts_cli.load.tensors import MappedTensors, assign_weights, read_tensors
 from qwentts_cli.model.codec.encoder import CodecEncoder
 
 PREFIX = "encoder."
-# MimiEuclideanCodebook's floor on cluster usage when turning its EMA sums into code vectors.
-_CODEBOOK_EPS = 1e-5
 _GROUPS = ("semantic_residual_vector_quantizer", "acoustic_residual_vector_quantizer")
 
 
@@ -103,5 +102,5 @@ def _fold_quantizer(tensors: MappedTensors, config: CodecEncoderConfig) -> None:
                                           f"{str(t.dtype).replace('torch.', '')}, expected floating-point values; "
                                           "the file is damaged or not a Qwen3-TTS 12Hz model")
             if i < kept:
-                tensors[book + "embed"] = total.float() / usage.float().clamp(min=_CODEBOOK_EPS)[:, None]
+                tensors[book + "embed"] = total.float() / usage.float().clamp(min=CODEBOOK_EPS)[:, None]
         tensors.pop(stem + "output_proj.weight")  # decoding only
