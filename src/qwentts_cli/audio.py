@@ -151,6 +151,10 @@ class StreamingWavWriter:
 
     def write(self, samples: np.ndarray) -> None:
         data = to_pcm(samples, self.pcm)
+        if self.seekable and 36 + self.data_bytes + len(data) > 0xFFFFFFFF:
+            from qwentts_cli.errors import OutputError
+
+            raise OutputError("a WAV file holds at most 4 GiB of audio; stream raw PCM instead, or split the text")
         self.file.write(data)
         self.data_bytes += len(data)
         if self.seekable:

@@ -342,7 +342,7 @@ class Synthesizer:
         if req.voice is not None and req.voice.ref_codes is not None:
             # The reference's codes first, their audio dropped: the decoder's context is then what
             # the official one-shot decode of reference + generated codes sees.
-            decoder.push(req.voice.ref_codes.to(self.device))
+            decoder.prime(req.voice.ref_codes.to(self.device))
         sizes = chunk_schedule(req.chunk_frames, req.largest_chunk)
         size = next(sizes)
         pending: list[torch.Tensor] = []

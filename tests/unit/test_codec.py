@@ -193,3 +193,30 @@ def test_growing_stream_chunks_equal_one_shot(synthesizer):
     streamed = np.concatenate([chunk.samples for chunk in chunks])
     assert np.array_equal(np.concatenate([chunk.frames for chunk in chunks]), one_shot.codes)
     assert np.abs(streamed - one_shot.audio).max() < 1e-4
+
+
+def test_priming_continues_like_a_full_decode():
+    # A cloned voice's reference primes the stream: the upsampling half sees only its last frames.
+    from qwentts_cli.config import CodecDecoderConfig
+    from qwentts_cli.load.presets import CODEC_SHAPE
+    from qwentts_cli.model.codec.decoder import PRIME_TAIL_FRAMES
+
+    codec = random_codec_decoder(CodecDecoderConfig(**CODEC_SHAPE), seed=5)  # the real 12Hz shape
+    codes = torch.randint(0, 2048, (70, 16), generator=torch.Generator().manual_seed(1))
+    R = 50
+    assert R > PRIME_TAIL_FRAMES
+    full = codec.stream()
+    full.push(codes[:R])
+    expected = full.push(codes[R:])
+    primed = codec.stream()
+    primed.prime(codes[:R])
+    assert primed.frames == R
+    got = primed.push(codes[R:])
+    assert torch.allclose(got, expected, atol=2e-4, rtol=0)  # random full-scale weights: float rounding
+    # ... and not because the tail does not matter: with half the tail the audio is wrong.
+    short = codec.stream()
+    with torch.inference_mode():
+        codec.to_latent(codes[: R - 4].t()[None], short.state)  # (1, 16, R - 4)
+    short.frames = R - 4
+    short.push(codes[R - 4 : R])
+    assert not torch.allclose(short.push(codes[R:]), expected, atol=1e-2, rtol=0)

@@ -64,6 +64,9 @@ class Segmentation:
 
 # The official `chunked_decode` defaults, which its `decode()` always uses.
 OFFICIAL_SEGMENTATION = Segmentation(frames=300, context=25)
+# Frames of primed codes that go through the whole network (CodecStream.prime); 1.6 times the
+# upsampling half's memory, measured (tests/unit/test_codec.py).
+PRIME_TAIL_FRAMES = 16
 
 
 class CodecDecoder(nn.Module):
@@ -110,9 +113,18 @@ class CodecDecoder(nn.Module):
 
     def forward(self, codes: Tensor, state: DecoderState) -> Tensor:
         """One causal pass over `codes` (B, Q, T), continuing from `state` (updated): -> (B, T * 1920)."""
+        return self.to_waveform(self.to_latent(codes, state), state)
+
+    def to_latent(self, codes: Tensor, state: DecoderState) -> Tensor:
+        """The frame-rate half: codes (B, Q, T) -> the transformer's output (B, latent, T), updating
+        its part of `state`. Cheap: a few ms per frame at the real size."""
         h = self.quantizer(codes).transpose(1, 2)  # (B, codebook_dim, T)
         h = self.pre_conv(h, state.pre_conv).transpose(1, 2)  # (B, T, latent)
-        h = self.pre_transformer(h, state.kv).transpose(1, 2)  # (B, latent, T)
+        return self.pre_transformer(h, state.kv).transpose(1, 2)  # (B, latent, T)
+
+    def to_waveform(self, h: Tensor, state: DecoderState) -> Tensor:
+        """The upsampling half: latent (B, latent, T) -> waveform (B, T * 1920), updating its part of
+        `state`. This is where the time goes (about 30 ms per frame at the real size, float32)."""
         for (upsample, convnext), tail in zip(self.upsample, state.upsample):
             h = convnext(upsample(h, None), tail)  # (B, latent, T * 2, then * 4)
         h = self.decoder[0](h, state.first_conv)  # (B, decoder_dim, 4T)
@@ -210,6 +222,27 @@ class CodecStream:
         else:
             wav = (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)).float()
         return wav[0] if single else wav
+
+    @torch.inference_mode()
+    def prime(self, codes: Tensor) -> None:
+        """Feed codes whose audio is not wanted (a cloned voice's reference), so that what follows
+        decodes as it does after them.
+
+        Only the frame-rate half (the transformer, whose window reaches back over all of them)
+        sees every frame; the upsampling half sees the last PRIME_TAIL_FRAMES. Its convolutions
+        remember less than that (about 10 frames at the 12Hz shapes: measured, the continuation
+        then differs from a full decode by float rounding only, ~3e-5), and it is where a
+        decode costs its time: priming 62 frames of a 5 s reference this way costs about a
+        quarter of decoding them.
+        """
+        codes, _ = self.decoder._as_batch(codes)
+        seg, n = self.decoder.segmentation, codes.shape[-1] - PRIME_TAIL_FRAMES
+        # Within the first segment and before its warm-up starts, so no second state is involved.
+        if self.frames == 0 and n > 0 and codes.shape[-1] <= seg.frames - seg.context:
+            self.decoder.to_latent(codes[:, :, :n], self.state)
+            self.frames = n
+            codes = codes[:, :, n:]
+        self.push(codes)
 
     @torch.inference_mode()
     def flush(self) -> Tensor:
