@@ -41,6 +41,9 @@ class SynthesisRequest:
     # default for the model, on for cloning (generate_voice_clone), off otherwise.
     streaming_text: bool | None = None
     ignore_eos: bool = False  # exactly max_frames frames per piece (benchmarks)
+    # The run-on guard (generate/guard.py): a piece past GUARD_BASE_FRAMES + this many frames per
+    # text token, or looping, is stopped. None: no guard (the official behaviour).
+    max_frames_per_token: float | None = None
     chunk_frames: int = 1  # streaming: frames in the first decode
     max_chunk_frames: int | None = None  # streaming: later decodes double up to this (None: chunk_frames)
 
@@ -75,6 +78,9 @@ def resolve_request(config: TTSConfig, request: SynthesisRequest, default_sampli
         raise UsageError(f"<{param}> is {getattr(sampling, param)}; it must be {expected}")
     if request.seed is not None and not (0 <= request.seed < MAX_SEED):
         raise UsageError(f"<seed> must be a whole number from 0 to {MAX_SEED - 1}")
+    if request.max_frames_per_token is not None and not (request.max_frames_per_token > 0
+                                                         and math.isfinite(request.max_frames_per_token)):
+        raise UsageError("<max_frames_per_token> must be a number above 0")
     if request.ignore_eos and request.max_frames is None:
         raise UsageError("<ignore_eos> needs <max_frames>: without EOS only the frame cap ends a piece")
     instruct = request.instruct or None

@@ -16,7 +16,8 @@ the codes are decoded by the speech-tokenizer decoder (model/codec/).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 
 from qwentts_cli.config import FRAME_RATE, SAMPLE_RATE, SamplingConfig, TTSConfig  # noqa: F401 (SAMPLE_RATE: API)
-from qwentts_cli.errors import CheckpointError, EmptyText, TextTooLong, UnknownChoice, UsageError
+from qwentts_cli.errors import CheckpointError, EmptyText, QwenTTSWarning, TextTooLong, UnknownChoice, UsageError
+from qwentts_cli.generate.guard import RunOnGuard
 from qwentts_cli.generate.loop import FrameGenerator
 from qwentts_cli.generate.prompt import VoicePrompt, build_prompt, text_token_count
 from qwentts_cli.generate.timing import StepTimes
@@ -278,7 +280,7 @@ class Synthesizer:
         yield from self._piece_frames(text, req, req.seed, times)
 
     def _piece_frames(self, text: str, req: ResolvedRequest, seed: int | None,
-                      times: StepTimes | None) -> Iterator[torch.Tensor]:
+                      times: StepTimes | None, index: int = 0) -> Iterator[torch.Tensor]:
         if not speakable(text):
             raise EmptyText()
         ids = self.prompt_ids(text)
@@ -296,8 +298,20 @@ class Synthesizer:
             generator.manual_seed(seed)
         prompt = build_prompt(self.talker, self.config, input_ids, req.language_id, req.speaker, req.streaming_text,
                               instruct, self._voice_prompt(req.voice))
-        yield from self.frame_generator.frames(prompt, max_frames, req.sampling, generator, times=times,
-                                               ignore_eos=req.ignore_eos)
+        frames = self.frame_generator.frames(prompt, max_frames, req.sampling, generator, times=times,
+                                             ignore_eos=req.ignore_eos)
+        if req.max_frames_per_token is None:
+            yield from frames
+            return
+        guard = RunOnGuard(text_token_count(len(ids)), req.max_frames_per_token)
+        for frame in frames:
+            reason = guard.check(frame)
+            if reason is not None:
+                frames.close()
+                warnings.warn(QwenTTSWarning(f"piece {index + 1} ran on ({reason}); stopped it there and went on"),
+                              stacklevel=2)
+                return
+            yield frame
 
     def _voice_prompt(self, voice) -> VoicePrompt | None:
         if voice is None:
@@ -308,7 +322,7 @@ class Synthesizer:
                                    device=self.device)
         return VoicePrompt(voice.xvector, ref_ids, voice.ref_codes)
 
-    def piece_frames(self, pieces: Sequence[str], request: SynthesisRequest | None = None, *,
+    def piece_frames(self, pieces: Iterable[str], request: SynthesisRequest | None = None, *,
                      times: StepTimes | None = None, **fields) -> Iterator[tuple[int, torch.Tensor]]:
         """(piece index, frame) for text pieces spoken one after another, up to `max_seconds` of audio in all.
 
@@ -319,13 +333,13 @@ class Synthesizer:
         total = 0
         for i, piece in enumerate(pieces):
             seed = None if req.seed is None else req.seed + i
-            for frame in self._piece_frames(piece, req, seed, times):
+            for frame in self._piece_frames(piece, req, seed, times, index=i):
                 yield i, frame
                 total += 1
                 if limit is not None and total >= limit:
                     return
 
-    def stream(self, pieces: str | Sequence[str], request: SynthesisRequest | None = None, *,
+    def stream(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                times: StepTimes | None = None, **fields) -> Iterator[AudioChunk]:
         """Audio chunks as frames are generated, across all pieces.
 
@@ -347,7 +361,14 @@ class Synthesizer:
         size = next(sizes)
         pending: list[torch.Tensor] = []
         piece = 0
-        for piece, frame in self.piece_frames(_as_pieces(pieces), req, times=times):
+        for index, frame in self.piece_frames(_as_pieces(pieces), req, times=times):
+            if pending and index != piece:
+                # A chunk holds one piece's frames, so callers know where each piece's audio starts
+                # (pauses, subtitles); the decoder's state carries on, so the audio is unchanged.
+                yield self._decode_chunk(decoder, pending, piece, times)
+                pending = []
+                size = next(sizes)
+            piece = index
             pending.append(frame)
             if len(pending) >= size:
                 yield self._decode_chunk(decoder, pending, piece, times)
@@ -365,7 +386,7 @@ class Synthesizer:
             times.codec += times.clock(self.device) - t
         return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece)
 
-    def synthesize(self, pieces: str | Sequence[str], request: SynthesisRequest | None = None, *,
+    def synthesize(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                    on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
                    **fields) -> SynthesisResult:
         """Whole-utterance synthesis: all frames of all pieces, then one decode (as the official package does).
@@ -405,6 +426,6 @@ def _finite(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
-def _as_pieces(pieces: str | Sequence[str]) -> Sequence[str]:
+def _as_pieces(pieces: str | Iterable[str]) -> Iterable[str]:
     return [pieces] if isinstance(pieces, str) else pieces
 

@@ -145,7 +145,7 @@ def test_a_stream_that_fails_midway_leaves_the_existing_file(model_dir, tmp_path
                    "--stream", "-o", str(out), "--verbose")
     err = run.stderr.decode()
     assert run.returncode == 2 and "too long" in err and "Traceback" not in err
-    assert err.splitlines()[0] == "Hi."  # --verbose shows the pieces: the first one was spoken
+    assert err.splitlines()[0] == "[1] Hi."  # --verbose numbers the pieces: the first one was spoken
     assert out.read_bytes() == b"precious"
     assert [p.name for p in out_dir.iterdir()] == ["keep.wav"]
 

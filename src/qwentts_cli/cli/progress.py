@@ -8,19 +8,21 @@ from qwentts_cli.config import FRAME_RATE
 
 
 class Progress:
-    """Pieces done, audio seconds and real-time factor on stderr; silent unless enabled."""
+    """Pieces done (of those known), audio seconds, real-time factor and, when the number of pieces
+    is known, the time left, on stderr; silent unless enabled."""
 
-    def __init__(self, enabled: bool, pieces: int):
+    def __init__(self, enabled: bool, pieces: int | None):
         self.start = time.perf_counter()
         self.frames = 0
         self.bar = None
         if enabled:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
+            from rich.progress import TimeRemainingColumn
 
             self.bar = RichProgress(
-                TextColumn("speaking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                console=Console(stderr=True), transient=True,
+                TextColumn("speaking piece"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(), console=Console(stderr=True), transient=True,
             )
             self.task = self.bar.add_task("", total=pieces, status="")
             self.bar.start()

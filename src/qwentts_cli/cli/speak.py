@@ -10,19 +10,24 @@ Progress goes to stderr; stdout carries audio only.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, audio_writer, codes_writer, resample, trim_silence
+from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, audio_writer, codes_writer, resample, speech_bounds
 from qwentts_cli.cli.progress import Progress
 from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
+from qwentts_cli.cli.timeline import Cue, Timeline, cue_json, subtitles
 from qwentts_cli.config import SAMPLE_RATE
-from qwentts_cli.outputs import AtomicFile, OutputTarget, stage_output
+from qwentts_cli.outputs import STDOUT, AtomicFile, OutputTarget, stage_output
 from qwentts_cli.request import ResolvedRequest
+from qwentts_cli.text.feed import Piece
 
 if TYPE_CHECKING:  # the synth command checks its options with this module before torch is imported
     from qwentts_cli.runtime import Synthesizer
@@ -41,6 +46,9 @@ class OutputSpec:
     chunk_samples: int = 1920  # PCM write size on stdout
     dump_codes: OutputTarget | None = None
     format_name: str = ""  # the name whose extension gives the file format ("" : the target's path)
+    subtitles: OutputTarget | None = None  # .srt or .vtt; "-" (its real is "-"): JSON cues on stderr
+    sentence_pause_ms: int = 0
+    paragraph_pause_ms: int = 0
 
     @property
     def to_stdout(self) -> bool:
@@ -58,21 +66,47 @@ class Summary:
     elapsed_s: float
 
 
-def speak(synth: "Synthesizer", pieces: list[str], request: ResolvedRequest, out: OutputSpec,
-          progress: bool = False) -> Summary:
-    """Speak `pieces` into `out`. Raises Interrupted on Ctrl-C/SIGTERM (a streamed WAV is kept, finalized)."""
+def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: ResolvedRequest, out: OutputSpec,
+          progress: bool = False, known: int | None = None) -> Summary:
+    """Speak `pieces` ((piece, its spoken form) pairs, consumed as they come) into `out`.
+
+    `known`: how many pieces there are, when known (progress). Raises Interrupted on
+    Ctrl-C/SIGTERM/SIGHUP (a streamed WAV is kept, finalized, as X.partial.wav).
+    """
     start = time.perf_counter()
     codes: list[np.ndarray] = []
-    bar = Progress(progress, len(pieces))
+    bar = Progress(progress, known)
+    timeline = Timeline(out.sentence_pause_ms * SAMPLE_RATE // 1000, out.paragraph_pause_ms * SAMPLE_RATE // 1000)
+    meta: list[Piece] = []
+
+    def texts() -> Iterator[str]:
+        for piece, spoken in pieces:
+            meta.append(piece)
+            yield spoken
+
     try:
         with interruptible():
             if out.stream:
-                seconds = _stream(synth, pieces, request, out, codes, bar)
+                seconds = _stream(synth, texts(), meta, request, out, codes, bar, timeline)
             else:
-                seconds = _to_file(synth, pieces, request, out, codes, bar)
+                seconds = _to_file(synth, texts(), meta, request, out, codes, bar, timeline)
     finally:
         bar.close()
     return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
+
+
+def _live_cue(out: OutputSpec, cue) -> None:
+    """`--subtitles -`: each cue as a JSON line on stderr, as soon as its piece is placed."""
+    if out.subtitles is not None and out.subtitles.real == STDOUT:
+        print(cue_json(cue, out.sample_rate), file=sys.stderr, flush=True)
+
+
+def _stage_subtitles(out: OutputSpec, timeline: Timeline, shift: int = 0, length: int | None = None):
+    if out.subtitles is None or out.subtitles.real == STDOUT:
+        return None
+    kind = os.path.splitext(out.subtitles.path)[1].lower()
+    text = subtitles(timeline.cues, kind, out.sample_rate, shift, length).encode("utf-8")
+    return stage_output(out.subtitles, lambda f: f.write(text))
 
 
 def _stage_codes(out: OutputSpec, codes: list[np.ndarray]) -> AtomicFile | None:
@@ -96,54 +130,104 @@ def _discard(staged: list[AtomicFile | None]) -> None:
             file.discard()
 
 
-def _to_file(synth: "Synthesizer", pieces: list[str], request: ResolvedRequest, out: OutputSpec,
-             codes: list[np.ndarray], bar: Progress) -> float:
-    result = synth.synthesize(pieces, request, on_frame=lambda piece: bar.update(piece, 1))
+def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,
+             out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline) -> float:
+    counts: list[int] = []  # frames per piece, as they come
+
+    def on_frame(piece: int) -> None:
+        counts.extend([0] * (piece + 1 - len(counts)))
+        counts[piece] += 1
+        bar.update(piece, 1)
+
+    result = synth.synthesize(texts, request, on_frame=on_frame)
     if len(result.codes):
         codes.append(result.codes)
-    bar.update(len(pieces), 0)
-    audio = trim_silence(result.audio, SAMPLE_RATE) if out.trim else result.audio
+    bar.update(len(counts), 0)
+    # The pieces' audio laid out with the pauses between them. The official cut of a cloned
+    # voice's reference can leave one extra sample in front: it belongs to the first piece.
+    lead = len(result.audio) - sum(counts) * 1920
+    parts, position = [], 0
+    for i, n in enumerate(counts):
+        length = n * 1920 + (lead if i == 0 else 0)
+        parts.append(result.audio[position : position + length])
+        position += length
+        _live_cue(out, timeline.place(i + 1, meta[i].text, length))
+        if i + 1 < len(counts):
+            pause = timeline.pause_after(meta[i].paragraph_end)
+            parts.append(np.zeros(pause, dtype=np.float32))
+            timeline.add_pause(pause)
+    audio = np.concatenate(parts) if parts else result.audio
+    shift = 0
+    if out.trim:
+        shift, end = speech_bounds(audio, SAMPLE_RATE)
+        audio = audio[shift:end]
     audio = resample(audio, SAMPLE_RATE, out.sample_rate)
     staged = [_stage_codes(out, codes)]
     try:
+        staged.append(_stage_subtitles(out, timeline, shift, len(audio)))
         staged.append(stage_output(out.target, audio_writer(out.format_name or out.target.path, audio, out.sample_rate,
                                                             out.subtype)))
     except BaseException:
-        _discard(staged)  # the codes file goes too: nothing appears
+        _discard(staged)  # the codes and subtitles go too: nothing appears
         raise
     _commit(staged)
     return len(audio) / out.sample_rate
 
 
-def _stream(synth: "Synthesizer", pieces: list[str], request: ResolvedRequest, out: OutputSpec,
-            codes: list[np.ndarray], bar: Progress) -> float:
+def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,
+            out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline) -> float:
     resampler = Resampler(SAMPLE_RATE, out.sample_rate)
     if out.to_stdout:
         sink = StdoutSink(out.pcm, out.chunk_samples)
     else:
         sink = WavSink(out.target, out.sample_rate, WAV_STREAM_PCM[out.subtype])
     written = 0
+    current, start = None, 0  # the piece being written, and where its audio began
+
+    def write(samples: np.ndarray) -> None:
+        nonlocal written
+        samples = resampler(samples)
+        sink.write(samples)
+        written += len(samples)
+
     try:
-        for chunk in synth.stream(pieces, request):
+        for chunk in synth.stream(texts, request):
+            if chunk.piece != current:
+                if current is not None:
+                    _live_cue(out, _placed(timeline, current, meta, start))
+                    pause = timeline.pause_after(meta[current].paragraph_end)
+                    write(np.zeros(pause, dtype=np.float32))
+                    timeline.add_pause(pause)
+                current, start = chunk.piece, timeline.position
             codes.append(chunk.frames)
-            samples = resampler(chunk.samples)
-            sink.write(samples)
-            written += len(samples)
+            write(chunk.samples)
+            timeline.position += len(chunk.samples)
             bar.update(chunk.piece, len(chunk.frames))
+        if current is not None:
+            _live_cue(out, _placed(timeline, current, meta, start))
         tail = resampler(np.zeros(0, dtype=np.float32), last=True)
         sink.write(tail)
         written += len(tail)
-        staged = _stage_codes(out, codes)
     except Interrupted as e:
         e.kept = sink.close(complete=False)  # the audio so far, finalized, beside the untouched target
         raise
     except BaseException:
         sink.fail()
         raise
+    staged: list[AtomicFile | None] = []
     try:
+        staged += [_stage_codes(out, codes), _stage_subtitles(out, timeline)]
         sink.close(complete=True)
     except BaseException:
-        _discard([staged])
+        _discard(staged)
+        sink.fail()
         raise
-    _commit([staged])
+    _commit(staged)
     return written / out.sample_rate
+
+
+def _placed(timeline: Timeline, index: int, meta: list[Piece], start: int):
+    """The cue of piece `index`, whose audio runs from `start` to the timeline's position."""
+    cue = Cue(index + 1, meta[index].text, start, timeline.position)
+    timeline.cues.append(cue)
+    return cue

@@ -47,6 +47,19 @@ def synth(
         None, "--max-frames", min=1, help="Stop each sentence after N frames of 80 ms (default: 60 + 10 per text token)."
     ),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.08, help="Stop once this much audio exists in all."),
+    max_frames_per_token: float = typer.Option(
+        6.0, "--max-frames-per-token", min=0.5,
+        help="Run-on guard: stop a piece past 25 frames + this many per text token, or looping (0.48 s a token: 2x the slowest speech)."),
+    guard: bool = typer.Option(True, "--guard/--no-guard", help="The run-on guard (--no-guard: only the frame cap stops a piece)."),
+    sentence_pause: int = typer.Option(0, "--sentence-pause", min=0, max=60000, help="Milliseconds of silence between pieces."),
+    paragraph_pause: Optional[int] = typer.Option(
+        None, "--paragraph-pause", min=0, max=60000, help="Milliseconds of silence after a paragraph (a blank line); default: --sentence-pause."),
+    subtitles: Optional[str] = typer.Option(
+        None, "--subtitles", help="Also write subtitles: one cue per piece, timed from the audio (.srt or .vtt), or - for JSON cues on stderr."),
+    start_at: int = typer.Option(1, "--start-at", min=1, help="Resume: start at piece N (the number the progress and --verbose show)."),
+    flush_ms: int = typer.Option(
+        300, "--flush-ms", min=20, max=10000,
+        help="Live input (--stream from a pipe): speak what has come once the input is idle this long."),
     streaming_text: Optional[bool] = typer.Option(
         None, "--streaming-text/--no-streaming-text",
         help="Text fed one token per frame (the official streaming-text layout). Default: on for cloning, off otherwise, as the official package."),
@@ -81,11 +94,13 @@ def synth(
 
       qwentts synth "Тест" -o - | ffplay -f s16le -ar 24000 -ac 1 -nodisp -
     """
-    body = read_text(text, file)
-    if not body.strip():
+    live = (stream or output == "-") and _is_live(text, file)
+    body = None if live else read_text(text, file)
+    if body is not None and not body.strip():
         raise EmptyText()
     # The outputs next: a bad path fails before any model file is read.
-    out = _output_spec(output, stream, pcm, subtype, sample_rate, trim, chunk_ms, dump_codes)
+    out = _output_spec(output, stream, pcm, subtype, sample_rate, trim, chunk_ms, dump_codes, subtitles,
+                       sentence_pause, sentence_pause if paragraph_pause is None else paragraph_pause)
 
     from qwentts_cli.load.checkpoint import open_checkpoint
     from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest, resolve_request
@@ -112,15 +127,20 @@ def synth(
         max_frames=max_frames,
         max_seconds=max_seconds, streaming_text=streaming_text,
         chunk_frames=max(1, chunk_ms // FRAME_MS), max_chunk_frames=max(STREAM_MAX_CHUNK_FRAMES, chunk_ms // FRAME_MS),
+        max_frames_per_token=max_frames_per_token if guard else None,
     ), checkpoint.sampling)
     if instruct and request.instruct is None:
         typer.echo(f"warning: this {checkpoint.config.model_type} {checkpoint.config.display_size} model "
                    "ignores --instruct (as the official package does)", err=True)
-    pieces = _pieces(body, normalize, language)
-    if show_text or verbose:
-        for piece in pieces:
-            typer.echo(piece, err=True)
-    _run(checkpoint, pieces, request, out, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
+    if live:
+        pieces, known = _live_pieces(text, file, normalize, language, flush_ms / 1000, start_at, show_text or verbose), None
+    else:
+        pieces = _pieces(body, normalize, language, start_at)
+        known = len(pieces)
+        if show_text or verbose:
+            for number, (piece, spoken) in enumerate(pieces, start_at):
+                typer.echo(f"[{number}] {spoken}" if verbose else spoken, err=True)
+    _run(checkpoint, pieces, request, out, known, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
          threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose)
 
 
@@ -162,7 +182,8 @@ def _check_inputs_are_not_outputs(out, inputs: list) -> None:
 
 
 def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sample_rate: int, trim: bool,
-                 chunk_ms: int, dump_codes: str | None):
+                 chunk_ms: int, dump_codes: str | None, subtitles: str | None = None, sentence_pause: int = 0,
+                 paragraph_pause: int = 0):
     """The output options, checked (outputs.check_output: every target before the model loads)."""
     from qwentts_cli.audio import PCM_FORMATS, WAV_STREAM_PCM, output_format
     from qwentts_cli.cli.speak import OutputSpec
@@ -195,29 +216,94 @@ def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sampl
             raise UsageError("--dump-codes - and -o - both want stdout; give the codes a file name")
         if target is not None and same_target(codes_target, target):
             raise UsageError(f"--dump-codes and -o name the same file ({output}); give the codes a name of their own")
+    subtitle_target = None
+    if subtitles is not None:
+        from qwentts_cli.cli.timeline import SUBTITLE_FORMATS
+
+        subtitle_target = check_output(subtitles, example="out.srt")
+        if subtitle_target.real != "-" and os.path.splitext(subtitles)[1].lower() not in SUBTITLE_FORMATS:
+            raise UsageError(f"--subtitles {subtitles}: use a .srt or .vtt file name, or - for JSON cues on stderr")
+        for other in (target, codes_target):
+            if other is not None and subtitle_target.real != "-" and same_target(other, subtitle_target):
+                raise UsageError(f"--subtitles names the same file as another output ({subtitles})")
     return OutputSpec(target=target, stream=stream, pcm=pcm, subtype=subtype, sample_rate=sample_rate, trim=trim,
-                      chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target, format_name=format_name)
+                      chunk_samples=sample_rate * chunk_ms // 1000, dump_codes=codes_target, format_name=format_name,
+                      subtitles=subtitle_target, sentence_pause_ms=sentence_pause, paragraph_pause_ms=paragraph_pause)
 
 
-def _pieces(body: str, normalize: bool, language: str) -> list[str]:
-    """The text, normalized (unless asked not to) and cut into the pieces the model speaks one by one."""
-    from qwentts_cli.text.segment import split_text
+def _is_live(text: str | None, file: Path | None) -> bool:
+    """Whether the text comes from a pipe or a file to be read as it arrives: `-`, or `--file -`,
+    or --file with a file (read in pieces, not whole)."""
+    if file is not None:
+        return text is None
+    return (text is None or text == "-") and not sys.stdin.isatty()
+
+
+def _pieces(body: str, normalize: bool, language: str, start_at: int = 1) -> list:
+    """The text, normalized (unless asked not to) and cut into the pieces the model speaks one by one:
+    (text.feed.Piece, what is spoken) pairs, from piece `start_at` on."""
+    from qwentts_cli.text.feed import pieces_of_text
+    from qwentts_cli.text.segment import speakable
 
     if normalize:
         from qwentts_cli.text.normalize import normalize as normalize_text
 
         body = normalize_text(body, lang=language)
-    from qwentts_cli.text.segment import speakable
-
     # A piece of only punctuation or symbols ("...", an emoji) has nothing the model can say.
-    pieces = [piece for piece in split_text(body) if speakable(piece)]
+    pieces = [(piece, piece.text) for piece in pieces_of_text(body) if speakable(piece.text)]
     if not pieces:
         raise UsageError("the text has nothing to speak (only symbols, punctuation or control characters); "
                          "give some words")
-    return pieces
+    if start_at > len(pieces):
+        raise UsageError(f"--start-at {start_at}: the text has {len(pieces)} pieces")
+    return pieces[start_at - 1 :]
 
 
-def _run(checkpoint, pieces, request, out, *, device: str, dtype: str, quantize: str | None, graphs: bool,
+def _live_pieces(text: str | None, file: Path | None, normalize: bool, language: str, flush_s: float,
+                 start_at: int, show: bool):
+    """Pieces as the input arrives (text.feed.pieces_of_stream), normalized one by one."""
+    from qwentts_cli.cli.input import _not_utf8
+    from qwentts_cli.text.feed import NotUTF8, pieces_of_stream
+    from qwentts_cli.text.segment import speakable
+
+    normalize_text = None
+    if normalize:
+        from qwentts_cli.text.normalize import normalize as normalize_text
+    if file is not None and str(file) != "-":
+        try:
+            source, what = open(file, "rb"), f"--file {file}"
+        except FileNotFoundError:
+            raise UsageError(f"--file {file}: no such file") from None
+        except IsADirectoryError:
+            raise UsageError(f"--file {file} is a folder; give a text file") from None
+        except OSError as e:
+            raise UsageError(f"--file {file}: {e.strerror}") from None
+    else:
+        source, what = sys.stdin.buffer, "stdin"
+
+    def pieces():
+        number, spoken_any = 0, False
+        try:
+            for piece in pieces_of_stream(source, flush_s):
+                spoken = normalize_text(piece.text, lang=language) if normalize_text else piece.text
+                if not speakable(spoken):
+                    continue
+                number += 1
+                if number < start_at:
+                    continue
+                spoken_any = True
+                if show:
+                    typer.echo(f"[{number}] {spoken}", err=True)
+                yield piece, spoken
+        except NotUTF8 as e:
+            raise _not_utf8(what, e.offset) from None
+        if not spoken_any:
+            raise EmptyText("the text" if start_at == 1 else f"the text from piece {start_at} on")
+
+    return pieces()
+
+
+def _run(checkpoint, pieces, request, out, known, *, device: str, dtype: str, quantize: str | None, graphs: bool,
          threads: int | None, progress: bool, verbose: bool) -> None:
     """Load the model and speak; the one place synth touches torch."""
     import torch
@@ -236,7 +322,7 @@ def _run(checkpoint, pieces, request, out, *, device: str, dtype: str, quantize:
         request = replace(request, voice=synthesizer.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only))
     load_s = time.perf_counter() - t0
     try:
-        summary = speak(synthesizer, pieces, request, out, progress=progress)
+        summary = speak(synthesizer, pieces, request, out, progress=progress, known=known)
     except BrokenPipeError:
         raise StdoutClosed() from None
     except Interrupted as e:
