@@ -28,14 +28,15 @@ class RunOnGuard:
     """Watches one piece's frames; `check(frame)` says why to stop, or None."""
 
     def __init__(self, text_tokens: int, per_token: float):
-        self.limit = GUARD_BASE_FRAMES + math.ceil(per_token * max(text_tokens, 1))
+        self.tokens = max(text_tokens, 1)
+        self.limit = GUARD_BASE_FRAMES + math.ceil(per_token * self.tokens)
         self.history: list[tuple[int, int]] = []
 
     def check(self, frame: torch.Tensor) -> str | None:
         self.history.append((int(frame[0]), int(frame[1])))  # the eager loop reads frame[0] on the host anyway
         n = len(self.history)
         if n > self.limit:
-            return f"{n - 1} frames for its text, the most speech of that length takes is {self.limit}"
+            return f"past {self.limit} frames ({self.limit / 12.5:.1f} s) for {self.tokens} text tokens"
         if n >= LOOP_FRAMES:
             tail = self.history[-LOOP_FRAMES:]
             for period in LOOP_PERIODS:

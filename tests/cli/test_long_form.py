@@ -1,0 +1,169 @@
+"""Long-form and live text: speaking from a pipe as text arrives, pauses, subtitles, resuming, the run-on guard."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import GOLDEN_CASES, golden_request, load_case
+from helpers import assert_clean_error, cli_env, run_main
+
+SENTENCES = [f"Предложение номер {i} о том, как устроена модель синтеза речи." for i in range(1, 15)]
+# Over 400 characters: cut into pieces (the first paragraph into two); a blank line makes a paragraph.
+BOOK = " ".join(SENTENCES[:8]) + "\n\n" + " ".join(SENTENCES[8:])
+COMMON = ["--greedy", "--max-frames", "3", "--no-normalize", "--language", "russian"]
+
+
+def test_a_sentence_from_a_pipe_is_spoken_before_the_next_arrives(model_dir):
+    """Live input: the first sentence's audio arrives while the producer still holds the second."""
+    cmd = [sys.executable, "-m", "qwentts_cli", "synth", "-", "--model", str(model_dir), *COMMON,
+           "--stream", "--pcm", "f32le"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    try:
+        proc.stdin.write("Первое предложение. ".encode())  # complete: a sentence end and a space
+        proc.stdin.flush()
+        first = proc.stdout.read(3 * 1920 * 4)  # blocks until the first sentence's 3 frames are out
+        assert len(first) == 3 * 1920 * 4
+        proc.stdin.write("Второе предложение, без точки".encode())  # left open: the close ends it
+        proc.stdin.close()
+        rest, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert len(rest) == 3 * 1920 * 4  # the second sentence, spoken once stdin closed
+
+
+def test_an_idle_pipe_is_flushed(model_dir):
+    # No sentence end: what came is spoken once the input has been idle for --flush-ms.
+    cmd = [sys.executable, "-m", "qwentts_cli", "synth", "-", "--model", str(model_dir), *COMMON,
+           "--stream", "--pcm", "f32le", "--flush-ms", "200"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    try:
+        proc.stdin.write("Думаю".encode())
+        proc.stdin.flush()
+        assert len(proc.stdout.read(3 * 1920 * 4)) == 3 * 1920 * 4  # spoken although the pipe is still open
+        proc.stdin.close()
+        proc.stdout.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
+def cues_on_stderr(stderr: bytes) -> list[dict]:
+    return [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_subtitle_cues_are_the_pieces_sample_offsets_with_exact_pauses(model_dir, tmp_path, stream):
+    out = tmp_path / "book.wav"
+    codes = tmp_path / "codes.npy"
+    args = ["synth", BOOK, "--model", str(model_dir), *COMMON, "--subtype", "float", "--sentence-pause", "125",
+            "--paragraph-pause", "500", "--subtitles", "-", "--dump-codes", str(codes), "-o", str(out)]
+    run = run_main(*args, *(["--stream"] if stream else []))
+    assert run.returncode == 0, run.stderr.decode()
+    cues = cues_on_stderr(run.stderr)
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == 24000 and len(cues) >= 3
+    frames = len(np.load(codes))
+    assert sum(c["end_sample"] - c["start_sample"] for c in cues) == frames * 1920  # every frame in a cue
+    assert cues[0]["start_sample"] == 0 and cues[-1]["end_sample"] == len(audio)
+    gaps = [b["start_sample"] - a["end_sample"] for a, b in zip(cues, cues[1:])]
+    assert sorted(set(gaps)) == [125 * 24, 500 * 24]  # exact sample counts; one paragraph break
+    assert gaps.count(500 * 24) == 1
+    for a, b in zip(cues, cues[1:]):  # the pauses are silence, and the pieces are not
+        assert not audio[a["end_sample"] : b["start_sample"]].any()
+        assert np.abs(audio[b["start_sample"] : b["start_sample"] + 1920]).max() > 0
+    for c in cues:
+        assert c["start"] == round(c["start_sample"] / 24000, 6) and c["text"]
+
+
+def test_subtitle_files_and_resampling(model_dir, tmp_path):
+    srt, vtt = tmp_path / "book.srt", tmp_path / "book.vtt"
+    base = ["synth", BOOK, "--model", str(model_dir), *COMMON, "--sentence-pause", "250", "--sample-rate", "16000"]
+    one = run_main(*base, "--subtitles", str(srt), "-o", str(tmp_path / "a.wav"))
+    two = run_main(*base, "--subtitles", "-", "--stream", "-o", str(tmp_path / "b.wav"))
+    assert one.returncode == 0 and two.returncode == 0, one.stderr.decode() + two.stderr.decode()
+    cues = cues_on_stderr(two.stderr)
+    blocks = srt.read_text(encoding="utf-8").strip().split("\n\n")
+    assert len(blocks) == len(cues)
+    for block, cue in zip(blocks, cues):
+        number, timing, text = block.split("\n", 2)
+        start, end = re.fullmatch(r"(\S+) --> (\S+)", timing).groups()
+        assert (int(number), text) == (cue["index"], cue["text"])
+        assert start == _clock(cue["start"], ",") and end == _clock(cue["end"], ",")
+    info = sf.info(tmp_path / "b.wav")
+    assert info.samplerate == 16000 and abs(cues[-1]["end_sample"] - info.frames) <= 1  # in output samples
+    assert run_main(*base, "--subtitles", str(vtt), "-o", str(tmp_path / "c.wav")).returncode == 0
+    assert vtt.read_text(encoding="utf-8").startswith("WEBVTT\n\n00:00:00.000 --> ")
+
+
+def _clock(seconds: float, separator: str) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{separator}{ms % 1000:03d}"
+
+
+def test_start_at_resumes_at_a_piece(model_dir, tmp_path):
+    whole = run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--subtitles", "-", "-o", str(tmp_path / "a.wav"))
+    later = run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--subtitles", "-", "--start-at", "2",
+                     "-o", str(tmp_path / "b.wav"))
+    first, resumed = cues_on_stderr(whole.stderr), cues_on_stderr(later.stderr)
+    assert [c["text"] for c in resumed] == [c["text"] for c in first[1:]]
+    assert_clean_error(run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--start-at", "99",
+                                "-o", str(tmp_path / "c.wav")), "--start-at")
+
+
+def test_bad_subtitle_options(model_dir, tmp_path):
+    assert_clean_error(run_main("synth", "Привет.", "--model", str(model_dir), "--subtitles", str(tmp_path / "x.txt"),
+                                "-o", str(tmp_path / "o.wav")), ".srt")
+    assert_clean_error(run_main("synth", "Привет.", "--model", str(model_dir), "--subtitles", str(tmp_path / "o.wav"),
+                                "-o", str(tmp_path / "o.wav")), "--subtitles")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_guard_stops_a_piece_that_never_ends(synthesizer):
+    """The random fixture never says EOS: with no cap but the guard, a piece stops at its allowance."""
+    from qwentts_cli.errors import QwenTTSWarning
+    from qwentts_cli.generate.guard import GUARD_BASE_FRAMES
+    from qwentts_cli.generate.prompt import text_token_count
+
+    text = "Привет, мир!"
+    tokens = text_token_count(len(synthesizer.prompt_ids(text)))
+    with pytest.warns(QwenTTSWarning, match="piece 1 ran on"):
+        result = synthesizer.synthesize(text, language="russian", sampling=synthesizer.greedy(), max_frames=400,
+                                        max_frames_per_token=4)
+    assert len(result.codes) == GUARD_BASE_FRAMES + 4 * tokens
+    # The next piece goes on: two pieces, both stopped.
+    with pytest.warns(QwenTTSWarning, match="piece 2 ran on"):
+        both = synthesizer.synthesize([text, text], language="russian", sampling=synthesizer.greedy(),
+                                      max_frames=400, max_frames_per_token=4)
+    assert len(both.codes) == 2 * (GUARD_BASE_FRAMES + 4 * tokens)
+
+
+def test_the_guard_sees_a_loop_and_not_speech():
+    import torch
+
+    from qwentts_cli.generate.guard import LOOP_FRAMES, RunOnGuard
+
+    guard = RunOnGuard(text_tokens=100, per_token=6)
+    pattern = [torch.tensor([5, 7] + [0] * 14), torch.tensor([9, 1] + [0] * 14)]
+    reasons = [guard.check(pattern[i % 2]) for i in range(LOOP_FRAMES)]
+    assert reasons[:-1] == [None] * (LOOP_FRAMES - 1) and "2-frame pattern" in reasons[-1]
+    speech = RunOnGuard(text_tokens=100, per_token=6)
+    g = torch.Generator().manual_seed(0)
+    assert all(speech.check(torch.randint(0, 2048, (16,), generator=g)) is None for _ in range(300))
+
+
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_the_guard_cuts_no_golden_case(synthesizer, name):
+    case = load_case(name)
+    result = synthesizer.synthesize(case["text"], max_frames_per_token=6, **golden_request(case, synthesizer.greedy))
+    np.testing.assert_array_equal(result.codes, np.array(case["codes"]))
