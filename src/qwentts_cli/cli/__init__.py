@@ -15,6 +15,7 @@ import warnings
 import typer
 
 from qwentts_cli import __version__
+from qwentts_cli.cli.batch import batch
 from qwentts_cli.cli.bench import bench
 from qwentts_cli.cli.info import download, info
 from qwentts_cli.cli.synth import synth
@@ -46,6 +47,7 @@ app.command("normalize")(normalize_command)
 app.command("tokenize")(tokenize_command)
 app.command()(info)
 app.command()(download)
+app.command()(batch)
 app.command()(bench)
 app.add_typer(voice_app, name="voice")
 

@@ -1,0 +1,235 @@
+"""`qwentts batch INPUT --out-dir DIR`: many utterances, one file each, a manifest, resumable.
+
+Every output goes through outputs.py (atomic, never half a file), and the manifest is rewritten
+atomically after each item, so after Ctrl-C, SIGTERM or a crash the finished items and the
+manifest are valid, and a rerun skips what is complete (same id, same text and settings, the
+file still there). One bad item is one failed line of the manifest; the others run.
+
+The items run one after another through the same engine as `synth` (the batched engine that
+steps many rows at once is the batching issue's next step; the command will use it unchanged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from qwentts_cli.cli.options import MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.errors import OutputError, QwenTTSError, UsageError
+
+FORMATS = ("wav", "flac", "ogg")
+MANIFEST = "manifest.jsonl"
+
+
+def batch(
+    input: str = typer.Argument(..., help="Utterances: a text file (one a line), .jsonl or .csv; - for stdin."),
+    out_dir: Path = typer.Option(..., "--out-dir", "-d", help="Where the files and manifest.jsonl go (made if missing)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    input_format: str = typer.Option("auto", "--input-format", help="text, jsonl, csv, or auto (by extension, else content)."),
+    audio_format: str = typer.Option("wav", "--format", help="Audio file format: wav, flac or ogg."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Default speaker (an item's own wins)."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="Default saved voice (Base models)."),
+    language: str = typer.Option("auto", "--language", "-l", help="Default language."),
+    greedy: bool = typer.Option(False, "--greedy", help="No sampling: reproducible."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default seed (an item's own wins)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Default frame cap per piece."),
+    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty", help="Default repetition penalty."),
+    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words."),
+    subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
+    dump_codes: bool = typer.Option(False, "--dump-codes", help="Also write each item's codes as ID.codes.npy."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
+    dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
+) -> None:
+    """Speak every item of INPUT into its own file in --out-dir, with a manifest; a rerun resumes.
+
+    JSONL or CSV fields: id, text, speaker, voice, ref_audio, ref_text, x_vector_only, language,
+    instruct, seed, max_frames, repetition_penalty, streaming_text, file. An item's fields
+    override the options.
+
+    Examples:
+
+      qwentts batch lines.txt --out-dir out/
+
+      qwentts batch items.jsonl --out-dir out/ --format flac --greedy
+
+      cat items.jsonl | qwentts batch - --out-dir out/
+    """
+    from qwentts_cli.batch_input import parse_items
+    from qwentts_cli.load.checkpoint import open_checkpoint
+    from qwentts_cli.outputs import check_output
+
+    if audio_format not in FORMATS:
+        raise UsageError(f"unknown --format {audio_format!r}; use one of: {', '.join(FORMATS)}")
+    if input_format not in ("auto", "text", "jsonl", "csv"):
+        raise UsageError(f"unknown --input-format {input_format!r}; use text, jsonl, csv or auto")
+    kind = input_format
+    if kind == "auto" and input != "-":
+        kind = {".jsonl": "jsonl", ".csv": "csv", ".txt": "text"}.get(Path(input).suffix.lower(), "auto")
+    items = parse_items(_read_input(input), kind)
+    if not items:
+        raise UsageError(f"the batch input {input} holds no items")
+    # The folder and the manifest, checked before any model file is read.
+    _make_folder(out_dir)
+    manifest_target = check_output(str(out_dir / MANIFEST), example=MANIFEST)
+    checkpoint = open_checkpoint(model)
+    from qwentts_cli.audio import output_format
+
+    output_format(f"x.{audio_format}", subtype)  # the subtype fits the format
+    defaults = dict(speaker=speaker, voice=voice, language=language, greedy=greedy, seed=seed, max_frames=max_frames,
+                    repetition_penalty=repetition_penalty, normalize=normalize, subtype=subtype, fmt=audio_format,
+                    dump_codes=dump_codes)
+    _run(checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize, dtype=dtype, device=device,
+         threads=threads)
+
+
+def _read_input(input: str) -> bytes:
+    if input == "-":
+        if sys.stdin.isatty():
+            raise UsageError("no batch input: give a file, or pipe the items on stdin with -")
+        return sys.stdin.buffer.read()
+    try:
+        return Path(input).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no batch input file at '{input}'") from None
+    except IsADirectoryError:
+        raise UsageError(f"'{input}' is a folder; give the batch input file") from None
+    except OSError as e:
+        raise UsageError(f"cannot read '{input}': {e.strerror}") from None
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileNotFoundError:
+        raise OutputError(f"cannot make --out-dir {folder}: its parent folder does not exist") from None
+    except FileExistsError:
+        raise OutputError(f"--out-dir {folder} is a file, not a folder") from None
+    except OSError as e:
+        raise OutputError(f"cannot make --out-dir {folder}: {e.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into --out-dir {folder}: permission denied")
+
+
+def _fingerprint(item, defaults: dict) -> str:
+    """What makes an item's audio: a rerun skips an item whose output was made from the same."""
+    data = json.dumps({"item": {k: v for k, v in item.__dict__.items() if k != "line"},
+                       "defaults": {k: v for k, v in defaults.items()}}, sort_keys=True, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _previous(manifest: Path) -> dict[str, dict]:
+    """The last run's manifest lines by id (an unreadable manifest is no manifest)."""
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            out[entry["id"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads) -> None:
+    import torch
+
+    from qwentts_cli.cli.signals import Interrupted, interruptible
+    from qwentts_cli.cli.speak import OutputSpec, speak
+    from qwentts_cli.cli.synth import _pieces
+    from qwentts_cli.outputs import check_output, write_output
+    from qwentts_cli.request import SynthesisRequest
+    from qwentts_cli.runtime import Synthesizer
+    from qwentts_cli.voices import find_voice, load_voice
+
+    if threads:
+        torch.set_num_threads(threads)
+    previous = _previous(out_dir / MANIFEST)
+    entries: list[dict] = []
+
+    def save_manifest() -> None:
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries).encode("utf-8")
+        write_output(manifest_target, lambda f: f.write(text))
+
+    synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize)
+    sampling = synth.greedy() if defaults["greedy"] else synth.sampling
+    voices: dict = {}
+    failed, start = 0, time.perf_counter()
+    audio_total = 0.0
+    status = 0
+    try:
+        with interruptible():
+            for n, item in enumerate(items, 1):
+                name = item.file or f"{item.id}.{defaults['fmt']}"
+                entry = {"id": item.id, "line": item.line, "file": name, "audio_s": 0.0, "frames": 0,
+                         "status": "ok", "error": None, "input": _fingerprint(item, defaults)}
+                old = previous.get(item.id)
+                if (item.error is None and old and old.get("status") in ("ok", "skipped")
+                        and old.get("input") == entry["input"] and (out_dir / name).is_file()):
+                    entries.append({**old, "status": "skipped"})
+                    save_manifest()
+                    typer.echo(f"[{n}/{len(items)}] {item.id}: skipped (done before)", err=True)
+                    continue
+                try:
+                    if item.error:
+                        raise UsageError(item.error)
+                    if os.sep in name or name.startswith("."):
+                        raise UsageError(f"file {name!r} must be a plain file name in the output folder")
+                    voice = item.voice or defaults["voice"]
+                    cloned = None
+                    if item.ref_audio:
+                        key = (item.ref_audio, item.ref_text, bool(item.x_vector_only))
+                        if key not in voices:
+                            voices[key] = synth.create_voice(item.ref_audio, item.ref_text, bool(item.x_vector_only))
+                        cloned = voices[key]
+                    elif voice:
+                        if voice not in voices:
+                            voices[voice] = load_voice(find_voice(voice))
+                        cloned = voices[voice]
+                    item_sampling = sampling
+                    penalty = item.repetition_penalty or defaults["repetition_penalty"]
+                    if penalty is not None:
+                        item_sampling = replace(item_sampling, repetition_penalty=penalty)
+                    fields = dict(speaker=defaults["speaker"], language=defaults["language"], seed=defaults["seed"],
+                                  max_frames=defaults["max_frames"])
+                    fields.update(item.overrides())
+                    request = synth.resolve(SynthesisRequest(**fields, voice=cloned, sampling=item_sampling,
+                                                             max_frames_per_token=6.0))
+                    pieces = _pieces(item.text, defaults["normalize"], request.language)
+                    out = OutputSpec(target=check_output(str(out_dir / name)), stream=False, subtype=defaults["subtype"],
+                                     dump_codes=check_output(str(out_dir / f"{item.id}.codes.npy"))
+                                     if defaults["dump_codes"] else None)
+                    summary = speak(synth, pieces, request, out, known=len(pieces))
+                    entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
+                    audio_total += summary.audio_s
+                except QwenTTSError as e:
+                    from qwentts_cli.cli import option_name
+
+                    failed += 1
+                    entry.update(status="error", error=e.render(option_name), file=None)
+                    typer.echo(f"item {item.id} (line {item.line}): {entry['error']}", err=True)
+                entries.append(entry)
+                save_manifest()
+                elapsed = time.perf_counter() - start
+                typer.echo(f"[{n}/{len(items)}] {item.id}: {entry['status']}, {audio_total:.1f} s audio in "
+                           f"{elapsed:.1f} s", err=True)
+    except Interrupted as e:
+        status = e.status
+        typer.echo(f"interrupted; {len(entries)} of {len(items)} items done, in {out_dir / MANIFEST}", err=True)
+    if status:
+        raise typer.Exit(status)
+    if failed:
+        typer.echo(f"{failed} of {len(items)} items failed; see {out_dir / MANIFEST}", err=True)
+        raise typer.Exit(1)

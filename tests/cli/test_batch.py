@@ -1,0 +1,127 @@
+"""`qwentts batch`: one file per item, the golden codes, a manifest, bad items kept apart, resuming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from conftest import FIXTURE, GOLDEN_CASES, load_case
+from helpers import assert_clean_error, run_main
+
+BASE = Path(__file__).resolve().parents[1] / "fixtures" / "qwen3-tts-micro-base"
+
+
+def golden_item(name: str) -> dict:
+    case = load_case(name)
+    return {"id": name, "text": case["text"], "speaker": case["speaker"], "language": case["language"],
+            "max_frames": case["max_new_tokens"] - 1, "repetition_penalty": case.get("repetition_penalty", 1.05),
+            "streaming_text": not case.get("non_streaming_mode", True)}
+
+
+def manifest(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def write_jsonl(path: Path, items: list) -> Path:
+    path.write_text("".join((item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)) + "\n"
+                            for item in items), encoding="utf-8")
+    return path
+
+
+def test_every_golden_case_in_one_batch(model_dir, tmp_path):
+    items = write_jsonl(tmp_path / "cases.jsonl", [golden_item(name) for name in GOLDEN_CASES])
+    out = tmp_path / "out"
+    run = run_main("batch", str(items), "--out-dir", str(out), "--model", str(model_dir), "--greedy", "--no-normalize",
+                   "--subtype", "float", "--dump-codes")
+    assert run.returncode == 0, run.stderr.decode()
+    assert run.stdout == b""
+    for name in GOLDEN_CASES:
+        case = load_case(name)
+        np.testing.assert_array_equal(np.load(out / f"{name}.codes.npy"), np.array(case["codes"]))
+        audio, rate = sf.read(out / f"{name}.wav", dtype="float32")
+        expected = np.load(FIXTURE / "golden" / name / "wav.npy").reshape(-1)
+        assert rate == 24000 and audio.shape == expected.shape and np.abs(audio - expected).max() < 1e-4
+    entries = manifest(out)
+    assert [e["id"] for e in entries] == GOLDEN_CASES and {e["status"] for e in entries} == {"ok"}
+    assert all(e["frames"] == len(load_case(e["id"])["codes"]) for e in entries)
+
+
+def test_bad_items_are_recorded_and_the_rest_run(model_dir, tmp_path):
+    items = write_jsonl(tmp_path / "items.jsonl", [
+        {"id": "good", "text": "Hello there.", "language": "english", "max_frames": 3},
+        "{not json",
+        {"id": "bob", "text": "Hi", "speaker": "bob"},
+        {"id": "empty", "text": "   "},
+        {"id": "typed", "text": "Hi", "seed": "seven"},
+        {"id": "odd", "text": "Hi", "colour": "red"},
+    ])
+    out = tmp_path / "out"
+    run = run_main("batch", str(items), "--out-dir", str(out), "--model", str(model_dir), "--greedy")
+    assert run.returncode == 1
+    entries = {e["line"]: e for e in manifest(out)}
+    assert entries[1]["status"] == "ok" and (out / "good.wav").is_file()
+    assert [entries[n]["status"] for n in (2, 3, 4, 5, 6)] == ["error"] * 5
+    assert "line 2 is not valid JSON" in entries[2]["error"] and "--speaker 'bob'" in entries[3]["error"]
+    assert "empty" in entries[4]["error"] and "'seed'" in entries[5]["error"] and "'colour'" in entries[6]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["good.wav", "manifest.jsonl"]
+    assert "Traceback" not in run.stderr.decode()
+
+
+def test_a_rerun_skips_what_is_done_and_redoes_what_changed(model_dir, tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_text("Первая строка.\nВторая строка.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", str(path), "--out-dir", str(out), "--model", str(model_dir), "--greedy", "--max-frames", "3"]
+    assert run_main(*args).returncode == 0
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")}
+    assert sorted(first) == ["0001.wav", "0002.wav"]
+    again = run_main(*args)
+    assert again.returncode == 0 and [e["status"] for e in manifest(out)] == ["skipped", "skipped"]
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")} == first  # untouched
+    path.write_text("Первая строка.\nДругая строка.\n", encoding="utf-8")
+    changed = run_main(*args)
+    assert changed.returncode == 0 and [e["status"] for e in manifest(out)] == ["skipped", "ok"]
+    assert (out / "0002.wav").stat().st_mtime_ns != first["0002.wav"]
+
+
+def test_csv_and_stdin_inputs(model_dir, tmp_path):
+    csv_path = tmp_path / "items.csv"
+    csv_path.write_text("id,text,language,max_frames\nx,Hello there.,english,2\ny,Привет!,russian,3\n", encoding="utf-8")
+    assert run_main("batch", str(csv_path), "--out-dir", str(tmp_path / "a"), "--model", str(model_dir),
+                    "--greedy").returncode == 0
+    assert [e["frames"] for e in manifest(tmp_path / "a")] == [2, 3]
+    run = run_main("batch", "-", "--out-dir", str(tmp_path / "b"), "--model", str(model_dir), "--greedy",
+                   "--max-frames", "2", "--format", "flac", stdin="Один.\nДва.\n".encode())
+    assert run.returncode == 0, run.stderr.decode()
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["0001.flac", "0002.flac", "manifest.jsonl"]
+
+
+def test_cloned_items(tmp_path):
+    case = json.loads((BASE / "golden" / "icl_ru" / "case.json").read_text(encoding="utf-8"))
+    item = {"id": "anna", "text": case["text"], "language": case["language"], "ref_audio": str(BASE / case["ref_audio"]),
+            "ref_text": case["ref_text"], "max_frames": case["max_new_tokens"] - 1, "streaming_text": False}
+    items = write_jsonl(tmp_path / "items.jsonl", [item])
+    out = tmp_path / "out"
+    run = run_main("batch", str(items), "--out-dir", str(out), "--model", str(BASE / "model"), "--greedy",
+                   "--no-normalize", "--dump-codes")
+    assert run.returncode == 0, run.stderr.decode()
+    np.testing.assert_array_equal(np.load(out / "anna.codes.npy"), np.array(case["codes"]))
+
+
+def test_batch_input_refused_up_front(model_dir, tmp_path):
+    dup = write_jsonl(tmp_path / "dup.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}])
+    assert_clean_error(run_main("batch", str(dup), "--out-dir", str(tmp_path / "o"), "--model", str(model_dir)),
+                       "same id 'a'")
+    assert not (tmp_path / "o").exists()
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    ok = write_jsonl(tmp_path / "ok.jsonl", [{"id": "a", "text": "x"}])
+    # The folder is checked before the (missing) model: its error comes first.
+    assert_clean_error(run_main("batch", str(ok), "--out-dir", str(blocker), "--model", str(tmp_path / "nope")),
+                       "is a file, not a folder")
+    assert_clean_error(run_main("batch", str(tmp_path / "none.jsonl"), "--out-dir", str(tmp_path / "o")),
+                       "no batch input file")
+    assert_clean_error(run_main("batch", str(ok), "--out-dir", str(tmp_path / "o"), "--format", "mp4"), "--format")
