@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -146,6 +145,7 @@ def _previous(manifest: Path) -> dict[str, dict]:
 def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads) -> None:
     import torch
 
+    from qwentts_cli.cli.progress import BatchProgress
     from qwentts_cli.cli.signals import Interrupted, interruptible
     from qwentts_cli.cli.speak import OutputSpec, speak
     from qwentts_cli.cli.synth import _pieces
@@ -166,9 +166,8 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
     synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize)
     sampling = synth.greedy() if defaults["greedy"] else synth.sampling
     voices: dict = {}
-    failed, start = 0, time.perf_counter()
-    audio_total = 0.0
-    status = 0
+    failed, status = 0, 0
+    progress = BatchProgress(len(items))
     try:
         with interruptible():
             for n, item in enumerate(items, 1):
@@ -180,7 +179,7 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
                         and old.get("input") == entry["input"] and (out_dir / name).is_file()):
                     entries.append({**old, "status": "skipped"})
                     save_manifest()
-                    typer.echo(f"[{n}/{len(items)}] {item.id}: skipped (done before)", err=True)
+                    progress.done(n, item.id, "skipped (done before)", 0.0)
                     continue
                 try:
                     if item.error:
@@ -213,7 +212,6 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
                                      if defaults["dump_codes"] else None)
                     summary = speak(synth, pieces, request, out, known=len(pieces))
                     entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
-                    audio_total += summary.audio_s
                 except QwenTTSError as e:
                     from qwentts_cli.cli import option_name
 
@@ -222,12 +220,12 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
                     typer.echo(f"item {item.id} (line {item.line}): {entry['error']}", err=True)
                 entries.append(entry)
                 save_manifest()
-                elapsed = time.perf_counter() - start
-                typer.echo(f"[{n}/{len(items)}] {item.id}: {entry['status']}, {audio_total:.1f} s audio in "
-                           f"{elapsed:.1f} s", err=True)
+                progress.done(n, item.id, entry["status"], entry["audio_s"])
     except Interrupted as e:
         status = e.status
         typer.echo(f"interrupted; {len(entries)} of {len(items)} items done, in {out_dir / MANIFEST}", err=True)
+    finally:
+        progress.close()
     if status:
         raise typer.Exit(status)
     if failed:

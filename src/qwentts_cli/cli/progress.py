@@ -38,3 +38,40 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class BatchProgress:
+    """A batch job's progress on stderr: a rich bar (items, audio seconds, audio seconds per wall second,
+    time left) on a terminal, else one line per item."""
+
+    def __init__(self, items: int):
+        import sys
+
+        self.items, self.start, self.audio = items, time.perf_counter(), 0.0
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
+            from rich.progress import TimeRemainingColumn
+
+            self.bar = RichProgress(TextColumn("items"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                                    console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("", total=items, status="")
+            self.bar.start()
+
+    def done(self, n: int, item_id: str, status: str, audio_s: float) -> None:
+        self.audio += audio_s
+        elapsed = time.perf_counter() - self.start
+        rate = self.audio / elapsed if elapsed else 0.0
+        summary = f"{self.audio:.1f} s audio, {rate:.2f} s/s"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=n, status=summary)
+        else:
+            import typer
+
+            typer.echo(f"[{n}/{self.items}] {item_id}: {status}; {summary}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
