@@ -50,7 +50,7 @@ class BatchItem:
 def parse_items(data: bytes, kind: str) -> list[BatchItem]:
     """Items of an input of `kind` "text", "jsonl" or "csv" ("auto": JSONL if the first line is an object)."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark, as editors on Windows write, is no text
     except UnicodeDecodeError as e:
         raise UsageError(f"the batch input is not UTF-8 text (bad byte at offset {e.start})") from None
     if kind == "auto":
@@ -71,6 +71,20 @@ def parse_items(data: bytes, kind: str) -> list[BatchItem]:
                              "give every item its own id")
         seen[item.id] = item.line
     return items
+
+
+def check_output_names(items: list[BatchItem], extension: str) -> None:
+    """Two items that would write one file (the same `file`, or names equal but for case: one
+    file on a case-insensitive disk) are refused up front."""
+    seen: dict[str, BatchItem] = {}
+    for item in items:
+        if item.error:
+            continue
+        name = (item.file or f"{item.id}.{extension}").lower()
+        if name in seen:
+            raise UsageError(f"batch input lines {seen[name].line} and {item.line} would both write {name!r}; "
+                             "give each item its own id or file")
+        seen[name] = item
 
 
 def _jsonl_item(line: str, number: int) -> BatchItem:

@@ -94,6 +94,7 @@ class AudioChunk:
     samples: np.ndarray  # (n,) float32 at SAMPLE_RATE
     frames: np.ndarray  # (k, 16) int64: the codes these samples decode
     piece: int  # index of the text piece being spoken
+    piece_end: bool = False  # the piece's last chunk (it may hold no samples)
 
 
 @dataclass
@@ -329,15 +330,30 @@ class Synthesizer:
         Piece i is sampled with seed + i, so a one-piece text gives what `frames(text, seed=seed)` gives.
         """
         req = self.resolve(request, **fields)
+        for i, frames in self._pieces_frames(pieces, req, times):
+            for frame in frames:
+                yield i, frame
+
+    def _pieces_frames(self, pieces: Iterable[str], req: ResolvedRequest,
+                       times: StepTimes | None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+        """(piece index, that piece's frames) one piece after another, up to `max_seconds` in all;
+        a piece's frames end where it ends, before the next piece's text is asked for."""
         limit = None if req.max_seconds is None else max(1, int(req.max_seconds * FRAME_RATE))
         total = 0
-        for i, piece in enumerate(pieces):
-            seed = None if req.seed is None else req.seed + i
-            for frame in self._piece_frames(piece, req, seed, times, index=i):
-                yield i, frame
+
+        def capped(frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+            nonlocal total
+            for frame in frames:
+                yield frame
                 total += 1
                 if limit is not None and total >= limit:
                     return
+
+        for i, piece in enumerate(pieces):
+            if limit is not None and total >= limit:
+                return
+            seed = None if req.seed is None else req.seed + i
+            yield i, capped(self._piece_frames(piece, req, seed, times, index=i))
 
     def stream(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                times: StepTimes | None = None, **fields) -> Iterator[AudioChunk]:
@@ -357,34 +373,33 @@ class Synthesizer:
             # The reference's codes first, their audio dropped: the decoder's context is then what
             # the official one-shot decode of reference + generated codes sees.
             decoder.prime(req.voice.ref_codes.to(self.device))
-        sizes = chunk_schedule(req.chunk_frames, req.largest_chunk)
-        size = next(sizes)
-        pending: list[torch.Tensor] = []
-        piece = 0
-        for index, frame in self.piece_frames(_as_pieces(pieces), req, times=times):
-            if pending and index != piece:
-                # A chunk holds one piece's frames, so callers know where each piece's audio starts
-                # (pauses, subtitles); the decoder's state carries on, so the audio is unchanged.
-                yield self._decode_chunk(decoder, pending, piece, times)
-                pending = []
-                size = next(sizes)
-            piece = index
-            pending.append(frame)
-            if len(pending) >= size:
-                yield self._decode_chunk(decoder, pending, piece, times)
-                pending = []
-                size = next(sizes)
-        if pending:
-            yield self._decode_chunk(decoder, pending, piece, times)
+        for piece, frames in self._pieces_frames(_as_pieces(pieces), req, times):
+            # Each piece starts its chunk schedule again (its first audio leaves after one frame)
+            # and its last chunk leaves when it ends, before the next text is waited for; a chunk
+            # holds one piece's frames. The decoder's state carries on, so the audio is unchanged.
+            sizes = chunk_schedule(req.chunk_frames, req.largest_chunk)
+            size = next(sizes)
+            pending: list[torch.Tensor] = []
+            for frame in frames:
+                pending.append(frame)
+                if len(pending) >= size:
+                    yield self._decode_chunk(decoder, pending, piece, times)
+                    pending = []
+                    size = next(sizes)
+            if pending:
+                yield self._decode_chunk(decoder, pending, piece, times, piece_end=True)
+            else:
+                yield AudioChunk(np.zeros(0, dtype=np.float32), np.zeros((0, 16), dtype=np.int64), piece, piece_end=True)
         decoder.flush()
 
-    def _decode_chunk(self, decoder, frames: list[torch.Tensor], piece: int, times: StepTimes | None) -> AudioChunk:
+    def _decode_chunk(self, decoder, frames: list[torch.Tensor], piece: int, times: StepTimes | None,
+                      piece_end: bool = False) -> AudioChunk:
         codes = torch.stack(frames)  # (k, 16)
         t = times.clock(self.device) if times else 0.0
         samples = decoder.push(codes)
         if times:
             times.codec += times.clock(self.device) - t
-        return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece)
+        return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece, piece_end)
 
     def synthesize(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                    on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,

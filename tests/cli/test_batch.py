@@ -125,3 +125,37 @@ def test_batch_input_refused_up_front(model_dir, tmp_path):
     assert_clean_error(run_main("batch", str(tmp_path / "none.jsonl"), "--out-dir", str(tmp_path / "o")),
                        "no batch input file")
     assert_clean_error(run_main("batch", str(ok), "--out-dir", str(tmp_path / "o"), "--format", "mp4"), "--format")
+
+
+def test_two_items_writing_one_file_and_a_byte_order_mark(model_dir, tmp_path):
+    clash = write_jsonl(tmp_path / "clash.jsonl", [{"id": "a", "text": "x"}, {"id": "b", "text": "y", "file": "A.wav"}])
+    assert_clean_error(run_main("batch", str(clash), "--out-dir", str(tmp_path / "o"), "--model", str(model_dir)),
+                       "would both write")
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes("\ufeff".encode() + json.dumps({"id": "a", "text": "Hello there.", "language": "english",
+                                                   "max_frames": 2}).encode() + b"\n")
+    run = run_main("batch", str(bom), "--out-dir", str(tmp_path / "p"), "--model", str(model_dir), "--greedy")
+    assert run.returncode == 0, run.stderr.decode()
+    assert [e["id"] for e in manifest(tmp_path / "p")] == ["a"]
+
+
+def test_an_interrupted_rerun_keeps_what_the_first_run_finished(model_dir, tmp_path, monkeypatch):
+    path = tmp_path / "lines.txt"
+    path.write_text("Один.\nДва.\nТри.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", str(path), "--out-dir", str(out), "--model", str(model_dir), "--greedy", "--max-frames", "2"]
+    assert run_main(*args).returncode == 0
+    path.write_text("Раз.\nДва.\nТри.\n", encoding="utf-8")  # the first item changes: it is redone first
+
+    from qwentts_cli.cli import speak as speak_module
+    from qwentts_cli.cli.signals import Interrupted
+
+    def interrupted(*a, **k):
+        raise Interrupted(130)
+
+    monkeypatch.setattr(speak_module, "speak", interrupted)
+    assert run_main(*args).returncode == 130
+    assert [e["id"] for e in manifest(out)] == ["0001", "0002", "0003"]  # items 2 and 3 not forgotten
+    monkeypatch.undo()
+    assert run_main(*args).returncode == 0
+    assert [e["status"] for e in manifest(out)] == ["ok", "skipped", "skipped"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -21,24 +22,39 @@ BOOK = " ".join(SENTENCES[:8]) + "\n\n" + " ".join(SENTENCES[8:])
 COMMON = ["--greedy", "--max-frames", "3", "--no-normalize", "--language", "russian"]
 
 
+def read_exactly(proc, n: int, timeout: float = 120) -> bytes:
+    """n bytes of the process's stdout, or fewer if the time runs out (a failure, not a hang)."""
+    data, fd = b"", proc.stdout.fileno()
+    while len(data) < n:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            break
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def test_a_sentence_from_a_pipe_is_spoken_before_the_next_arrives(model_dir):
-    """Live input: the first sentence's audio arrives while the producer still holds the second."""
-    cmd = [sys.executable, "-m", "qwentts_cli", "synth", "-", "--model", str(model_dir), *COMMON,
-           "--stream", "--pcm", "f32le"]
+    """Live input: all of the first sentence's audio arrives while the producer still holds the
+    second (5 frames: chunks of 1, 2, then the last 2 when the sentence ends)."""
+    cmd = [sys.executable, "-m", "qwentts_cli", "synth", "-", "--model", str(model_dir), "--greedy", "--max-frames", "5",
+           "--no-normalize", "--language", "russian", "--stream", "--pcm", "f32le"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
     try:
         proc.stdin.write("Первое предложение. ".encode())  # complete: a sentence end and a space
         proc.stdin.flush()
-        first = proc.stdout.read(3 * 1920 * 4)  # blocks until the first sentence's 3 frames are out
-        assert len(first) == 3 * 1920 * 4
+        assert len(read_exactly(proc, 5 * 1920 * 4)) == 5 * 1920 * 4
         proc.stdin.write("Второе предложение, без точки".encode())  # left open: the close ends it
         proc.stdin.close()
-        rest, err = proc.stdout.read(), proc.stderr.read()
-        proc.wait(timeout=120)
+        rest = read_exactly(proc, 10 * 1920 * 4, timeout=60)
+        proc.wait(timeout=60)
+        err = proc.stderr.read()
     finally:
         proc.kill()
     assert proc.returncode == 0, err.decode()
-    assert len(rest) == 3 * 1920 * 4  # the second sentence, spoken once stdin closed
+    assert len(rest) == 5 * 1920 * 4  # the second sentence, spoken once stdin closed
 
 
 def test_an_idle_pipe_is_flushed(model_dir):
@@ -49,10 +65,10 @@ def test_an_idle_pipe_is_flushed(model_dir):
     try:
         proc.stdin.write("Думаю".encode())
         proc.stdin.flush()
-        assert len(proc.stdout.read(3 * 1920 * 4)) == 3 * 1920 * 4  # spoken although the pipe is still open
+        assert len(read_exactly(proc, 3 * 1920 * 4)) == 3 * 1920 * 4  # spoken although the pipe is still open
         proc.stdin.close()
-        proc.stdout.read()
-        proc.wait(timeout=120)
+        read_exactly(proc, 1 << 20, timeout=60)
+        proc.wait(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0
@@ -111,12 +127,32 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{separator}{ms % 1000:03d}"
 
 
+def test_start_at_resumes_with_the_same_seeds(model_dir, tmp_path):
+    args = ["synth", BOOK, "--model", str(model_dir), "--max-frames", "3", "--no-normalize", "--language", "russian",
+            "--seed", "5"]
+    assert run_main(*args, "--dump-codes", str(tmp_path / "a.npy"), "-o", str(tmp_path / "a.wav")).returncode == 0
+    assert run_main(*args, "--start-at", "2", "--dump-codes", str(tmp_path / "b.npy"),
+                    "-o", str(tmp_path / "b.wav")).returncode == 0
+    whole, resumed = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    np.testing.assert_array_equal(resumed, whole[3:])  # piece 2 on, sampled as in the whole run
+
+
+def test_json_cues_follow_the_trim(model_dir, tmp_path):
+    run = run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--sentence-pause", "200", "--trim-silence",
+                   "--subtitles", "-", "-o", str(tmp_path / "t.wav"))
+    assert run.returncode == 0, run.stderr.decode()
+    cues = cues_on_stderr(run.stderr)
+    frames = sf.info(tmp_path / "t.wav").frames
+    assert all(0 <= c["start_sample"] <= c["end_sample"] <= frames for c in cues)
+
+
 def test_start_at_resumes_at_a_piece(model_dir, tmp_path):
     whole = run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--subtitles", "-", "-o", str(tmp_path / "a.wav"))
     later = run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--subtitles", "-", "--start-at", "2",
                      "-o", str(tmp_path / "b.wav"))
     first, resumed = cues_on_stderr(whole.stderr), cues_on_stderr(later.stderr)
     assert [c["text"] for c in resumed] == [c["text"] for c in first[1:]]
+    assert [c["index"] for c in resumed] == [c["index"] for c in first[1:]]  # numbered as in the whole run
     assert_clean_error(run_main("synth", BOOK, "--model", str(model_dir), *COMMON, "--start-at", "99",
                                 "-o", str(tmp_path / "c.wav")), "--start-at")
 

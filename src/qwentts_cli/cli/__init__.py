@@ -144,6 +144,7 @@ def main() -> None:
     ClickException = _click_exception()
     _guard_stdout()
     warnings.showwarning = _show_warning
+    warnings.simplefilter("always", QwenTTSWarning)  # each stopped piece is its own news
     try:
         # standalone_mode=False: errors come back here, so each ends as one line and an exit code.
         code = app(standalone_mode=False)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,7 @@ from typing import Optional
 import typer
 
 from qwentts_cli.cli.options import MODEL_HELP, QUANTIZE_HELP
-from qwentts_cli.errors import OutputError, QwenTTSError, UsageError
+from qwentts_cli.errors import OutputError, QwenTTSError, QwenTTSWarning, UsageError
 
 FORMATS = ("wav", "flac", "ogg")
 MANIFEST = "manifest.jsonl"
@@ -44,6 +45,8 @@ def batch(
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words."),
     subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
     dump_codes: bool = typer.Option(False, "--dump-codes", help="Also write each item's codes as ID.codes.npy."),
+    max_frames_per_token: float = typer.Option(8.0, "--max-frames-per-token", min=0.5, help="The run-on guard (see synth)."),
+    guard: bool = typer.Option(True, "--guard/--no-guard", help="The run-on guard (--no-guard: only the frame cap)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
@@ -63,7 +66,7 @@ def batch(
 
       cat items.jsonl | qwentts batch - --out-dir out/
     """
-    from qwentts_cli.batch_input import parse_items
+    from qwentts_cli.batch_input import check_output_names, parse_items
     from qwentts_cli.load.checkpoint import open_checkpoint
     from qwentts_cli.outputs import check_output
 
@@ -77,6 +80,7 @@ def batch(
     items = parse_items(_read_input(input), kind)
     if not items:
         raise UsageError(f"the batch input {input} holds no items")
+    check_output_names(items, audio_format)
     # The folder and the manifest, checked before any model file is read.
     _make_folder(out_dir)
     manifest_target = check_output(str(out_dir / MANIFEST), example=MANIFEST)
@@ -86,7 +90,9 @@ def batch(
     output_format(f"x.{audio_format}", subtype)  # the subtype fits the format
     defaults = dict(speaker=speaker, voice=voice, language=language, greedy=greedy, seed=seed, max_frames=max_frames,
                     repetition_penalty=repetition_penalty, normalize=normalize, subtype=subtype, fmt=audio_format,
-                    dump_codes=dump_codes)
+                    dump_codes=dump_codes, guard=max_frames_per_token if guard else None,
+                    # what else makes the audio: the checkpoint and how it runs (a rerun with another redoes all)
+                    model=checkpoint.path, quantize=quantize, dtype=dtype, device=device)
     _run(checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize, dtype=dtype, device=device,
          threads=threads)
 
@@ -120,9 +126,15 @@ def _make_folder(folder: Path) -> None:
 
 
 def _fingerprint(item, defaults: dict) -> str:
-    """What makes an item's audio: a rerun skips an item whose output was made from the same."""
-    data = json.dumps({"item": {k: v for k, v in item.__dict__.items() if k != "line"},
-                       "defaults": {k: v for k, v in defaults.items()}}, sort_keys=True, default=str)
+    """What makes an item's audio: a rerun skips an item whose output was made from the same (its
+    fields, the options, the checkpoint, and the size and date of its reference clip or voice file)."""
+    files = {}
+    for path in (item.ref_audio, item.voice or defaults.get("voice")):
+        if path and os.path.exists(path):
+            st = os.stat(path)
+            files[path] = (st.st_size, st.st_mtime_ns)
+    data = json.dumps({"item": {k: v for k, v in item.__dict__.items() if k != "line"}, "files": files,
+                       "defaults": defaults}, sort_keys=True, default=str)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -160,7 +172,11 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
     entries: list[dict] = []
 
     def save_manifest() -> None:
-        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries).encode("utf-8")
+        # This run's lines, then the last run's for the items not reached yet: an interrupted rerun
+        # must not forget what an earlier run finished.
+        done = {e["id"] for e in entries}
+        rest = [previous[item.id] for item in items if item.id not in done and item.id in previous]
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries + rest).encode("utf-8")
         write_output(manifest_target, lambda f: f.write(text))
 
     synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize)
@@ -205,13 +221,20 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
                                   max_frames=defaults["max_frames"])
                     fields.update(item.overrides())
                     request = synth.resolve(SynthesisRequest(**fields, voice=cloned, sampling=item_sampling,
-                                                             max_frames_per_token=6.0))
+                                                             max_frames_per_token=defaults["guard"]))
                     pieces = _pieces(item.text, defaults["normalize"], request.language)
                     out = OutputSpec(target=check_output(str(out_dir / name)), stream=False, subtype=defaults["subtype"],
                                      dump_codes=check_output(str(out_dir / f"{item.id}.codes.npy"))
                                      if defaults["dump_codes"] else None)
-                    summary = speak(synth, pieces, request, out, known=len(pieces))
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", QwenTTSWarning)
+                        summary = speak(synth, pieces, request, out, known=len(pieces))
                     entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
+                    notes = [str(w.message) for w in caught if issubclass(w.category, QwenTTSWarning)]
+                    if notes:  # the guard stopped a piece: the file is kept, and the manifest says so
+                        entry["warnings"] = notes
+                        for note in notes:
+                            typer.echo(f"warning: item {item.id}: {note}", err=True)
                 except QwenTTSError as e:
                     from qwentts_cli.cli import option_name
 

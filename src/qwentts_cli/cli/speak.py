@@ -23,7 +23,7 @@ from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, audio_writer, codes_wri
 from qwentts_cli.cli.progress import Progress
 from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
-from qwentts_cli.cli.timeline import Cue, Timeline, cue_json, subtitles
+from qwentts_cli.cli.timeline import Timeline, cue_json, subtitles
 from qwentts_cli.config import SAMPLE_RATE
 from qwentts_cli.outputs import STDOUT, AtomicFile, OutputTarget, stage_output
 from qwentts_cli.request import ResolvedRequest
@@ -67,21 +67,23 @@ class Summary:
 
 
 def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: ResolvedRequest, out: OutputSpec,
-          progress: bool = False, known: int | None = None) -> Summary:
+          progress: bool = False, known: int | None = None, first: int = 1) -> Summary:
     """Speak `pieces` ((piece, its spoken form) pairs, consumed as they come) into `out`.
 
-    `known`: how many pieces there are, when known (progress). Raises Interrupted on
+    `known`: how many pieces there are, when known (progress); `first`: the number of the first piece
+    (cues, after --start-at). Raises Interrupted on
     Ctrl-C/SIGTERM/SIGHUP (a streamed WAV is kept, finalized, as X.partial.wav).
     """
     start = time.perf_counter()
     codes: list[np.ndarray] = []
     bar = Progress(progress, known)
-    timeline = Timeline(out.sentence_pause_ms * SAMPLE_RATE // 1000, out.paragraph_pause_ms * SAMPLE_RATE // 1000)
-    meta: list[Piece] = []
+    timeline = Timeline(out.sentence_pause_ms * SAMPLE_RATE // 1000, out.paragraph_pause_ms * SAMPLE_RATE // 1000,
+                        first=first)
+    meta: list[Piece] = []  # the pieces as spoken (cues show what was said)
 
     def texts() -> Iterator[str]:
         for piece, spoken in pieces:
-            meta.append(piece)
+            meta.append(Piece(spoken, piece.paragraph_before))
             yield spoken
 
     try:
@@ -95,10 +97,10 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
     return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
 
 
-def _live_cue(out: OutputSpec, cue) -> None:
-    """`--subtitles -`: each cue as a JSON line on stderr, as soon as its piece is placed."""
+def _live_cue(out: OutputSpec, cue, shift: int = 0, length: int | None = None) -> None:
+    """`--subtitles -`: a cue as a JSON line on stderr."""
     if out.subtitles is not None and out.subtitles.real == STDOUT:
-        print(cue_json(cue, out.sample_rate), file=sys.stderr, flush=True)
+        print(cue_json(cue, out.sample_rate, shift, length), file=sys.stderr, flush=True)
 
 
 def _stage_subtitles(out: OutputSpec, timeline: Timeline, shift: int = 0, length: int | None = None):
@@ -147,23 +149,27 @@ def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], requ
     # voice's reference can leave one extra sample in front: it belongs to the first piece.
     lead = len(result.audio) - sum(counts) * 1920
     parts, position = [], 0
-    for i, n in enumerate(counts):
-        length = n * 1920 + (lead if i == 0 else 0)
-        parts.append(result.audio[position : position + length])
-        position += length
-        _live_cue(out, timeline.place(i + 1, meta[i].text, length))
-        if i + 1 < len(counts):
-            pause = timeline.pause_after(meta[i].paragraph_end)
+    spoken = [i for i, n in enumerate(counts) if n]  # a piece that made no frame has no cue and no pause
+    for k, i in enumerate(spoken):
+        if k:
+            pause = timeline.pause_before(meta[i].paragraph_before)
             parts.append(np.zeros(pause, dtype=np.float32))
             timeline.add_pause(pause)
+        length = counts[i] * 1920 + (lead if k == 0 else 0)
+        parts.append(result.audio[position : position + length])
+        position += length
+        timeline.place(i, meta[i].text, length)
     audio = np.concatenate(parts) if parts else result.audio
     shift = 0
     if out.trim:
         shift, end = speech_bounds(audio, SAMPLE_RATE)
         audio = audio[shift:end]
     audio = resample(audio, SAMPLE_RATE, out.sample_rate)
-    staged = [_stage_codes(out, codes)]
+    for cue in timeline.cues:  # the whole audio is known only now: trimming and length included
+        _live_cue(out, cue, shift, len(audio))
+    staged = []
     try:
+        staged.append(_stage_codes(out, codes))
         staged.append(_stage_subtitles(out, timeline, shift, len(audio)))
         staged.append(stage_output(out.target, audio_writer(out.format_name or out.target.path, audio, out.sample_rate,
                                                             out.subtype)))
@@ -192,10 +198,9 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
 
     try:
         for chunk in synth.stream(texts, request):
-            if chunk.piece != current:
-                if current is not None:
-                    _live_cue(out, _placed(timeline, current, meta, start))
-                    pause = timeline.pause_after(meta[current].paragraph_end)
+            if chunk.piece != current and len(chunk.frames):
+                if timeline.cues:  # a pause before every piece but the first
+                    pause = timeline.pause_before(meta[chunk.piece].paragraph_before)
                     write(np.zeros(pause, dtype=np.float32))
                     timeline.add_pause(pause)
                 current, start = chunk.piece, timeline.position
@@ -203,8 +208,10 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
             write(chunk.samples)
             timeline.position += len(chunk.samples)
             bar.update(chunk.piece, len(chunk.frames))
-        if current is not None:
-            _live_cue(out, _placed(timeline, current, meta, start))
+            if chunk.piece_end and chunk.piece == current:
+                # The piece's cue, as soon as it ends (live subtitles keep up with the audio).
+                _live_cue(out, timeline.place_span(current, meta[current].text, start))
+                current = None
         tail = resampler(np.zeros(0, dtype=np.float32), last=True)
         sink.write(tail)
         written += len(tail)
@@ -216,7 +223,8 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
         raise
     staged: list[AtomicFile | None] = []
     try:
-        staged += [_stage_codes(out, codes), _stage_subtitles(out, timeline)]
+        staged.append(_stage_codes(out, codes))
+        staged.append(_stage_subtitles(out, timeline))
         sink.close(complete=True)
     except BaseException:
         _discard(staged)
@@ -224,10 +232,3 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
         raise
     _commit(staged)
     return written / out.sample_rate
-
-
-def _placed(timeline: Timeline, index: int, meta: list[Piece], start: int):
-    """The cue of piece `index`, whose audio runs from `start` to the timeline's position."""
-    cue = Cue(index + 1, meta[index].text, start, timeline.position)
-    timeline.cues.append(cue)
-    return cue

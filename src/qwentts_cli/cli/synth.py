@@ -48,8 +48,8 @@ def synth(
     ),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.08, help="Stop once this much audio exists in all."),
     max_frames_per_token: float = typer.Option(
-        6.0, "--max-frames-per-token", min=0.5,
-        help="Run-on guard: stop a piece past 25 frames + this many per text token, or looping (0.48 s a token: 2x the slowest speech)."),
+        8.0, "--max-frames-per-token", min=0.5,
+        help="Run-on guard: stop a piece past 25 frames + this many per text token, or looping (0.64 s a token: 2-4x speech)."),
     guard: bool = typer.Option(True, "--guard/--no-guard", help="The run-on guard (--no-guard: only the frame cap stops a piece)."),
     sentence_pause: int = typer.Option(0, "--sentence-pause", min=0, max=60000, help="Milliseconds of silence between pieces."),
     paragraph_pause: Optional[int] = typer.Option(
@@ -109,6 +109,8 @@ def synth(
     checkpoint = open_checkpoint(model)
     cloned = _voice_source(voice, ref_audio, ref_text, x_vector_only)
     _check_inputs_are_not_outputs(out, [file, ref_audio])
+    if out.subtitles is not None and not out.subtitles.stream:
+        _check_inputs_are_not_outputs(type(out)(target=out.subtitles, stream=False), [file, ref_audio])
     if cloned is not None and not isinstance(cloned, _Reference) and checkpoint.config.model_type == "base":
         from qwentts_cli.voices import check_family, checkpoint_family
 
@@ -122,6 +124,8 @@ def synth(
         "subtalker_top_p": subtalker_top_p,
     }
     sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
+    if seed is not None and start_at > 1:
+        seed += start_at - 1  # piece N is sampled with seed + N - 1, whether the run started there or not
     request = resolve_request(checkpoint.config, SynthesisRequest(
         speaker=speaker, voice=cloned, language=language, instruct=instruct, sampling=sampling, seed=seed,
         max_frames=max_frames,
@@ -135,12 +139,12 @@ def synth(
     if live:
         pieces, known = _live_pieces(text, file, normalize, language, flush_ms / 1000, start_at, show_text or verbose), None
     else:
-        pieces = _pieces(body, normalize, language, start_at)
+        pieces = _pieces(body, normalize, language, start_at, by_paragraph=bool(out.paragraph_pause_ms))
         known = len(pieces)
         if show_text or verbose:
             for number, (piece, spoken) in enumerate(pieces, start_at):
                 typer.echo(f"[{number}] {spoken}" if verbose else spoken, err=True)
-    _run(checkpoint, pieces, request, out, known, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
+    _run(checkpoint, pieces, request, out, known, start_at, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
          threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose)
 
 
@@ -232,14 +236,25 @@ def _output_spec(output: str | None, stream: bool, pcm: str, subtype: str, sampl
 
 
 def _is_live(text: str | None, file: Path | None) -> bool:
-    """Whether the text comes from a pipe or a file to be read as it arrives: `-`, or `--file -`,
-    or --file with a file (read in pieces, not whole)."""
-    if file is not None:
-        return text is None
-    return (text is None or text == "-") and not sys.stdin.isatty()
+    """Whether the text comes from a pipe (or a FIFO) to be read as it arrives: `-` or `--file -` on a
+    piped stdin, or `--file` naming a FIFO. A regular file, redirected or named, is read whole."""
+    import stat
+
+    if file is not None and str(file) != "-":
+        try:
+            return text is None and stat.S_ISFIFO(os.stat(file).st_mode)
+        except OSError:
+            return False
+    if text not in (None, "-") and file is None:
+        return False
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False  # not a real descriptor (tests): read whole
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-def _pieces(body: str, normalize: bool, language: str, start_at: int = 1) -> list:
+def _pieces(body: str, normalize: bool, language: str, start_at: int = 1, by_paragraph: bool = False) -> list:
     """The text, normalized (unless asked not to) and cut into the pieces the model speaks one by one:
     (text.feed.Piece, what is spoken) pairs, from piece `start_at` on."""
     from qwentts_cli.text.feed import pieces_of_text
@@ -250,7 +265,7 @@ def _pieces(body: str, normalize: bool, language: str, start_at: int = 1) -> lis
 
         body = normalize_text(body, lang=language)
     # A piece of only punctuation or symbols ("...", an emoji) has nothing the model can say.
-    pieces = [(piece, piece.text) for piece in pieces_of_text(body) if speakable(piece.text)]
+    pieces = [(piece, piece.text) for piece in pieces_of_text(body, by_paragraph) if speakable(piece.text)]
     if not pieces:
         raise UsageError("the text has nothing to speak (only symbols, punctuation or control characters); "
                          "give some words")
@@ -303,7 +318,7 @@ def _live_pieces(text: str | None, file: Path | None, normalize: bool, language:
     return pieces()
 
 
-def _run(checkpoint, pieces, request, out, known, *, device: str, dtype: str, quantize: str | None, graphs: bool,
+def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str, dtype: str, quantize: str | None, graphs: bool,
          threads: int | None, progress: bool, verbose: bool) -> None:
     """Load the model and speak; the one place synth touches torch."""
     import torch
@@ -322,7 +337,7 @@ def _run(checkpoint, pieces, request, out, known, *, device: str, dtype: str, qu
         request = replace(request, voice=synthesizer.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only))
     load_s = time.perf_counter() - t0
     try:
-        summary = speak(synthesizer, pieces, request, out, progress=progress, known=known)
+        summary = speak(synthesizer, pieces, request, out, progress=progress, known=known, first=first)
     except BrokenPipeError:
         raise StdoutClosed() from None
     except Interrupted as e:

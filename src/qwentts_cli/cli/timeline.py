@@ -18,7 +18,7 @@ SUBTITLE_FORMATS = (".srt", ".vtt")
 
 @dataclass
 class Cue:
-    index: int  # the piece's number, from 1
+    index: int  # the piece's number, from 1 (or from --start-at)
     text: str
     start: int  # 24 kHz samples
     end: int
@@ -27,18 +27,25 @@ class Cue:
 @dataclass
 class Timeline:
     sentence_pause: int = 0  # samples of silence between pieces
-    paragraph_pause: int = 0  # ... after a piece that ends a paragraph (instead of the sentence pause)
+    paragraph_pause: int = 0  # ... before a piece that starts a paragraph (instead of the sentence pause)
     cues: list[Cue] = field(default_factory=list)
     position: int = 0  # samples placed so far
+    first: int = 1  # the number of piece 0 (after --start-at)
 
-    def pause_after(self, paragraph_end: bool) -> int:
-        return self.paragraph_pause if paragraph_end else self.sentence_pause
+    def pause_before(self, paragraph_before: bool) -> int:
+        return self.paragraph_pause if paragraph_before else self.sentence_pause
 
     def place(self, index: int, text: str, samples: int) -> Cue:
-        """A piece's audio of `samples` samples at the current position."""
-        cue = Cue(index, text, self.position, self.position + samples)
+        """Piece `index` (from 0): its audio of `samples` samples at the current position."""
+        cue = Cue(index + self.first, text, self.position, self.position + samples)
         self.cues.append(cue)
         self.position += samples
+        return cue
+
+    def place_span(self, index: int, text: str, start: int) -> Cue:
+        """Piece `index` (from 0), whose audio ran from `start` to the current position."""
+        cue = Cue(index + self.first, text, start, self.position)
+        self.cues.append(cue)
         return cue
 
     def add_pause(self, samples: int) -> None:

@@ -4,8 +4,9 @@ About 0.3-0.5% of real generations never emit EOS and babble until the frame cap
 official tracker and by large serving projects; more often on CPU). Speech runs at roughly
 2-4 frames (0.16-0.32 s) per text token in the 12Hz models' languages: 12.5 frames a second,
 and 4-8 tokens a second of speech in Russian, English or Chinese. So:
-- **Overrun**: more than `GUARD_BASE_FRAMES` + `per_token` frames per text token (default 6,
-  0.48 s a token: twice the slowest speech, 3x the usual) is not speech any more.
+- **Overrun**: more than `GUARD_BASE_FRAMES` + `per_token` frames per text token (the CLI's
+  default 8, 0.64 s a token: 2x the slowest speech, 3-4x the usual; spelled-out acronyms and
+  slow Chinese stay well inside) is not speech any more.
 - **Loop**: the same first two codebooks repeating with a period of 1-4 frames for
   `LOOP_FRAMES` frames (about 3 s) is a stuck model, not a pause (pauses vary their codes).
 Either stops the piece; the frames made so far are kept, and the caller is told why.
@@ -19,7 +20,6 @@ import torch
 
 # Short pieces ("Hi.") get this many frames (2 s) on top of the per-token allowance.
 GUARD_BASE_FRAMES = 25
-DEFAULT_FRAMES_PER_TOKEN = 6.0
 LOOP_FRAMES = 36
 LOOP_PERIODS = (1, 2, 3, 4)
 

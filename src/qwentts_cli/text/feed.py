@@ -12,6 +12,7 @@ its offset, as for the whole text.
 from __future__ import annotations
 
 import codecs
+import os
 import queue
 import re
 import threading
@@ -39,21 +40,20 @@ class NotUTF8(ValueError):
 @dataclass(frozen=True)
 class Piece:
     text: str
-    paragraph_end: bool = False  # a blank line follows it in the input
+    paragraph_before: bool = False  # a blank line comes before it in the input (not for the first piece)
 
 
-def pieces_of_text(text: str) -> Iterator[Piece]:
-    """The pieces of a whole text. Up to MAX_CHARS it is one piece (as the official package speaks
-    it); a longer one is cut into paragraphs, then each by segment.split_text, so that no piece
-    spans a paragraph break."""
-    if len(text.strip()) <= MAX_CHARS:
+def pieces_of_text(text: str, by_paragraph: bool = False) -> Iterator[Piece]:
+    """The pieces of a whole text: segment.split_text's (a text of up to MAX_CHARS is one piece, as
+    the official package speaks it). `by_paragraph` (for paragraph pauses) cuts a longer text at
+    its blank lines first, so that no piece spans one."""
+    if not by_paragraph or len(text.strip()) <= MAX_CHARS:
         yield from (Piece(p) for p in split_text(text))
         return
     paragraphs = [p for p in _PARAGRAPH.split(text) if p.strip()]
     for i, paragraph in enumerate(paragraphs):
-        parts = split_text(paragraph)
-        for k, part in enumerate(parts):
-            yield Piece(part, paragraph_end=k == len(parts) - 1 and i + 1 < len(paragraphs))
+        for k, part in enumerate(split_text(paragraph)):
+            yield Piece(part, paragraph_before=i > 0 and k == 0)
 
 
 def pieces_of_stream(stream: BinaryIO, flush_s: float = DEFAULT_FLUSH_S) -> Iterator[Piece]:
@@ -62,8 +62,14 @@ def pieces_of_stream(stream: BinaryIO, flush_s: float = DEFAULT_FLUSH_S) -> Iter
     chunks: queue.Queue[bytes | None | BaseException] = queue.Queue()
 
     def read() -> None:
-        # read1: what is there (one read of the pipe), not a full buffer: a line leaves when written.
-        reader = getattr(stream, "read1", stream.read)
+        # What is there (one read of the pipe), not a full buffer: a line leaves when written. On a
+        # real file descriptor os.read, which takes no lock of the file object: a daemon thread
+        # blocked inside a buffered read would abort the interpreter at exit.
+        try:
+            fd = stream.fileno()
+            reader = lambda n: os.read(fd, n)  # noqa: E731
+        except (AttributeError, OSError, ValueError):
+            reader = getattr(stream, "read1", stream.read)
         try:
             while True:
                 data = reader(READ_BYTES)
@@ -75,6 +81,7 @@ def pieces_of_stream(stream: BinaryIO, flush_s: float = DEFAULT_FLUSH_S) -> Iter
 
     threading.Thread(target=read, name="qwentts-text-feed", daemon=True).start()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    segmenter = _Segmenter()
     buffer, offset, done = "", 0, False
     while not done:
         try:
@@ -94,29 +101,44 @@ def pieces_of_stream(stream: BinaryIO, flush_s: float = DEFAULT_FLUSH_S) -> Iter
         except UnicodeDecodeError as e:
             raise NotUTF8(offset + e.start) from None
         offset += len(item)
-        ready, buffer = _complete(buffer, flush=done or idle)
+        ready, buffer = segmenter.complete(buffer, flush=done or idle)
         yield from ready
 
 
-def _complete(buffer: str, flush: bool) -> tuple[list[Piece], str]:
-    """The pieces complete in `buffer`, and what is left of it (everything, when `flush`)."""
-    out: list[Piece] = []
-    while True:
-        paragraph = _PARAGRAPH.search(buffer)
-        sentence = _SENTENCE_END.search(buffer)
-        ends = [m for m in (paragraph, sentence) if m is not None]
-        if not ends:
-            break
-        first = min(ends, key=lambda m: m.start())
-        head, buffer = buffer[: first.start()], buffer[first.end() :]
-        out.extend(_pieces(head, paragraph_end=first is paragraph))
-    if flush and buffer.strip():
-        out.extend(_pieces(buffer, paragraph_end=False))
-        buffer = ""
-    return out, buffer
+class _Segmenter:
+    """Cuts a growing buffer into pieces, remembering the whitespace since the last piece (which can
+    arrive a line at a time) to tell whether a blank line came before the next one."""
 
+    def __init__(self) -> None:
+        self.gap = ""
+        self.first = True
 
-def _pieces(text: str, paragraph_end: bool) -> list[Piece]:
-    """One complete sentence (or flushed text) as pieces of at most MAX_CHARS."""
-    parts = split_text(text, MAX_CHARS)
-    return [Piece(p, paragraph_end=paragraph_end and i == len(parts) - 1) for i, p in enumerate(parts)]
+    def complete(self, buffer: str, flush: bool) -> tuple[list[Piece], str]:
+        """The pieces complete in `buffer`, and what is left of it (everything, when `flush`)."""
+        out: list[Piece] = []
+        while True:
+            ends = [m for m in (_PARAGRAPH.search(buffer), _SENTENCE_END.search(buffer)) if m is not None]
+            if not ends:
+                break
+            first = min(ends, key=lambda m: m.start())
+            head, separator, buffer = buffer[: first.start()], buffer[first.start() : first.end()], buffer[first.end() :]
+            out.extend(self._pieces(head))
+            self.gap += separator
+        if not buffer.strip():
+            self.gap += buffer  # whitespace alone so far: part of the gap before the next piece
+            buffer = ""
+        elif flush:
+            out.extend(self._pieces(buffer))
+            buffer = ""
+        return out, buffer
+
+    def _pieces(self, text: str) -> list[Piece]:
+        """One complete sentence (or flushed text) as pieces of at most MAX_CHARS."""
+        lead = text[: len(text) - len(text.lstrip())]
+        parts = split_text(text, MAX_CHARS)
+        if not parts:
+            self.gap += text
+            return []
+        before = not self.first and bool(re.search(r"\n[ \t]*\n", self.gap + lead))
+        self.gap, self.first = "", False
+        return [Piece(p, paragraph_before=before and i == 0) for i, p in enumerate(parts)]
