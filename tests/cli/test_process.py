@@ -46,6 +46,18 @@ def test_closed_pipe_ends_quietly(model_dir):
     assert b"Traceback" not in err and err == b""
 
 
+def test_a_closed_pipe_ends_any_command_quietly(tmp_path):
+    # `qwentts tokenize ... --tokens | head -1`: exit 0, nothing on stderr (as synth and normalize).
+    text = tmp_path / "long.txt"
+    text.write_text("Привет, мир! " * 20000, encoding="utf-8")
+    proc = subprocess.Popen(qwentts("tokenize", "-f", str(text), "--tokens"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=cli_env())
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == b"", err.decode()
+
+
 def wait_for_audio(folder, frames: int, deadline_s: float = 120):
     """The temporary WAV of a streaming run, once it holds `frames` frames of s16 audio."""
     deadline = time.time() + deadline_s

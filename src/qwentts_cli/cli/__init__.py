@@ -102,7 +102,9 @@ class _StdoutFile(io.RawIOBase):
         try:
             return os.write(1, data)
         except BrokenPipeError:
-            raise
+            # The reader went away (`| head`): a quiet stop for every command. Raised as our own
+            # type, because click turns an EPIPE OSError into exit status 1 before main() sees it.
+            raise StdoutClosed() from None
         except OSError as e:
             raise StdoutError(e) from None
 
