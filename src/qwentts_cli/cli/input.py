@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 from qwentts_cli.errors import UsageError
 
@@ -14,21 +14,32 @@ def _not_utf8(what: str, offset: int) -> UsageError:
     return UsageError(f"{what} is not UTF-8 text (bad byte at offset {offset}); convert it to UTF-8 (e.g. iconv -t UTF-8)")
 
 
+def open_file(file: Path) -> BinaryIO:
+    """--file opened for reading, or the UsageError that says why it cannot be."""
+    try:
+        return open(file, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"--file {file}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--file {file} is a folder; give a text file") from None
+    except OSError as e:
+        raise UsageError(f"--file {file}: {e.strerror}") from None
+
+
 def read_text(text: Optional[str], file: Optional[Path]) -> str:
     """The whole text: the argument, `-` or no argument with piped stdin, or --file."""
     if file is not None:
         if text is not None:
             raise UsageError("give the text either as an argument or with --file, not both")
+        with open_file(file) as f:
+            try:
+                data = f.read()
+            except OSError as e:
+                raise UsageError(f"--file {file}: {e.strerror}") from None
         try:
-            return file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"--file {file}: no such file") from None
-        except IsADirectoryError:
-            raise UsageError(f"--file {file} is a folder; give a text file") from None
+            return data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise _not_utf8(f"--file {file}", e.start) from None
-        except OSError as e:
-            raise UsageError(f"--file {file}: {e.strerror}") from None
     if text is None or text == "-":
         _require_piped_stdin(text)
         data = sys.stdin.buffer.read()

@@ -108,9 +108,7 @@ def synth(
     # The model's configs, read once; the request checked against them before any weights load.
     checkpoint = open_checkpoint(model)
     cloned = _voice_source(voice, ref_audio, ref_text, x_vector_only)
-    _check_inputs_are_not_outputs(out, [file, ref_audio])
-    if out.subtitles is not None and not out.subtitles.stream:
-        _check_inputs_are_not_outputs(type(out)(target=out.subtitles, stream=False), [file, ref_audio])
+    _check_inputs_are_not_outputs([out.target, out.dump_codes, out.subtitles], [file, ref_audio])
     if cloned is not None and not isinstance(cloned, _Reference) and checkpoint.config.model_type == "base":
         from qwentts_cli.voices import check_family, checkpoint_family
 
@@ -176,9 +174,9 @@ def _voice_source(voice: str | None, ref_audio: Path | None, ref_text: str | Non
     return _Reference(read_reference(ref_audio), ref_text, x_vector_only)
 
 
-def _check_inputs_are_not_outputs(out, inputs: list) -> None:
-    """-o or --dump-codes naming the text file or the reference clip would replace what is read."""
-    for target in (out.target, out.dump_codes):
+def _check_inputs_are_not_outputs(targets: list, inputs: list) -> None:
+    """-o, --dump-codes or --subtitles naming the text file or the reference clip would replace what is read."""
+    for target in targets:
         for given in inputs:
             if target is not None and given is not None and not target.stream \
                     and os.path.realpath(given) == target.real:
@@ -277,7 +275,7 @@ def _pieces(body: str, normalize: bool, language: str, start_at: int = 1, by_par
 def _live_pieces(text: str | None, file: Path | None, normalize: bool, language: str, flush_s: float,
                  start_at: int, show: bool):
     """Pieces as the input arrives (text.feed.pieces_of_stream), normalized one by one."""
-    from qwentts_cli.cli.input import _not_utf8
+    from qwentts_cli.cli.input import _not_utf8, open_file
     from qwentts_cli.text.feed import NotUTF8, pieces_of_stream
     from qwentts_cli.text.segment import speakable
 
@@ -285,14 +283,7 @@ def _live_pieces(text: str | None, file: Path | None, normalize: bool, language:
     if normalize:
         from qwentts_cli.text.normalize import normalize as normalize_text
     if file is not None and str(file) != "-":
-        try:
-            source, what = open(file, "rb"), f"--file {file}"
-        except FileNotFoundError:
-            raise UsageError(f"--file {file}: no such file") from None
-        except IsADirectoryError:
-            raise UsageError(f"--file {file} is a folder; give a text file") from None
-        except OSError as e:
-            raise UsageError(f"--file {file}: {e.strerror}") from None
+        source, what = open_file(file), f"--file {file}"
     else:
         source, what = sys.stdin.buffer, "stdin"
 
