@@ -26,8 +26,10 @@ import torch
 
 from qwentts_cli.config import FRAME_RATE, SAMPLE_RATE, SamplingConfig, TTSConfig  # noqa: F401 (SAMPLE_RATE: API)
 from qwentts_cli.errors import CheckpointError, EmptyText, QwenTTSWarning, TextTooLong, UnknownChoice, UsageError
+from qwentts_cli.generate.batch import BatchEngine, Row
 from qwentts_cli.generate.guard import RunOnGuard
 from qwentts_cli.generate.loop import FrameGenerator
+from qwentts_cli.generate.schedule import Job, OrderedRows
 from qwentts_cli.generate.prompt import VoicePrompt, build_prompt, text_token_count
 from qwentts_cli.generate.timing import StepTimes
 from qwentts_cli.load.checkpoint import Checkpoint
@@ -280,8 +282,8 @@ class Synthesizer:
         req = self.resolve(request, **fields)
         yield from self._piece_frames(text, req, req.seed, times)
 
-    def _piece_frames(self, text: str, req: ResolvedRequest, seed: int | None,
-                      times: StepTimes | None, index: int = 0) -> Iterator[torch.Tensor]:
+    def piece_row(self, text: str, req: ResolvedRequest, seed: int | None) -> tuple[Row, RunOnGuard | None]:
+        """One piece of text as a row for the frame loop or the batched engine, and its run-on guard."""
         if not speakable(text):
             raise EmptyText()
         ids = self.prompt_ids(text)
@@ -299,18 +301,24 @@ class Synthesizer:
             generator.manual_seed(seed)
         prompt = build_prompt(self.talker, self.config, input_ids, req.language_id, req.speaker, req.streaming_text,
                               instruct, self._voice_prompt(req.voice))
-        frames = self.frame_generator.frames(prompt, max_frames, req.sampling, generator, times=times,
-                                             ignore_eos=req.ignore_eos)
-        if req.max_frames_per_token is None:
+        guard = None
+        if req.max_frames_per_token is not None:
+            guard = RunOnGuard(text_token_count(len(ids)), req.max_frames_per_token)
+        return Row(prompt, max_frames, req.sampling, generator, req.ignore_eos), guard
+
+    def _piece_frames(self, text: str, req: ResolvedRequest, seed: int | None,
+                      times: StepTimes | None, index: int = 0) -> Iterator[torch.Tensor]:
+        row, guard = self.piece_row(text, req, seed)
+        frames = self.frame_generator.frames(row.prompt, row.max_frames, row.sampling, row.generator, times=times,
+                                             ignore_eos=row.ignore_eos)
+        if guard is None:
             yield from frames
             return
-        guard = RunOnGuard(text_token_count(len(ids)), req.max_frames_per_token)
         for frame in frames:
             reason = guard.check(frame)
             if reason is not None:
                 frames.close()
-                warnings.warn(QwenTTSWarning(f"piece {index + 1} ran on ({reason}); stopped it there and went on"),
-                              stacklevel=2)
+                _ran_on(index, reason)
                 return
             yield frame
 
@@ -324,20 +332,55 @@ class Synthesizer:
         return VoicePrompt(voice.xvector, ref_ids, voice.ref_codes)
 
     def piece_frames(self, pieces: Iterable[str], request: SynthesisRequest | None = None, *,
-                     times: StepTimes | None = None, **fields) -> Iterator[tuple[int, torch.Tensor]]:
+                     times: StepTimes | None = None, batch: int = 1, **fields) -> Iterator[tuple[int, torch.Tensor]]:
         """(piece index, frame) for text pieces spoken one after another, up to `max_seconds` of audio in all.
 
         Piece i is sampled with seed + i, so a one-piece text gives what `frames(text, seed=seed)` gives.
+        `batch` > 1 generates up to that many pieces at once (generate/batch.py): the same frames, in
+        the same order, sooner.
         """
         req = self.resolve(request, **fields)
-        for i, frames in self._pieces_frames(pieces, req, times):
+        for i, frames in self._pieces_frames(pieces, req, times, batch):
             for frame in frames:
                 yield i, frame
 
+    def batch_engine(self, slots: int, times: StepTimes | None = None) -> BatchEngine:
+        """A batched frame engine over this model's talker (generate/batch.py)."""
+        if slots < 1:
+            raise UsageError(f"<batch> must be at least 1, not {slots}")
+        return BatchEngine(self.talker, self.config, slots, times)
+
+    def ordered_frames(self, utterances: Iterable[tuple[str, ResolvedRequest, int | None]], batch: int,
+                       times: StepTimes | None = None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+        """(index, its frames) for (text, resolved request, seed) utterances, in their order, generated
+        up to `batch` at a time by one engine (generate/schedule.py): each gets the frames it gets
+        alone. A guard that stops one warns as the unbatched loop does, once its frames are read."""
+
+        def jobs() -> Iterator[Job]:
+            for i, (text, req, seed) in enumerate(utterances):
+                yield Job(lambda text=text, req=req, seed=seed: self.piece_row(text, req, seed), tag=i)
+
+        def frames_of(job: Job, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+            yield from frames
+            if job.stopped is not None:
+                _ran_on(job.tag, job.stopped)
+
+        for job, frames in OrderedRows(self.batch_engine(batch, times), jobs()):
+            yield job.tag, frames_of(job, frames)
+
+    def _batched_pieces(self, pieces: Iterable[str], req: ResolvedRequest, times: StepTimes | None,
+                        batch: int) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+        """(piece index, its frames) in order, the pieces generated up to `batch` at a time."""
+        utterances = ((piece, req, None if req.seed is None else req.seed + i) for i, piece in enumerate(pieces))
+        return self.ordered_frames(utterances, batch, times)
+
     def _pieces_frames(self, pieces: Iterable[str], req: ResolvedRequest,
-                       times: StepTimes | None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+                       times: StepTimes | None, batch: int = 1) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
         """(piece index, that piece's frames) one piece after another, up to `max_seconds` in all;
-        a piece's frames end where it ends, before the next piece's text is asked for."""
+        a piece's frames end where it ends, before the next piece's text is asked for (with
+        `batch` > 1, later pieces are read and generated ahead, up to `batch` at a time)."""
+        if batch < 1:
+            raise UsageError(f"<batch> must be at least 1, not {batch}")
         limit = None if req.max_seconds is None else max(1, int(req.max_seconds * FRAME_RATE))
         total = 0
 
@@ -349,6 +392,16 @@ class Synthesizer:
                 if limit is not None and total >= limit:
                     return
 
+        if batch > 1:
+            ordered = self._batched_pieces(pieces, req, times, batch)
+            try:
+                for i, frames in ordered:
+                    if limit is not None and total >= limit:
+                        return
+                    yield i, capped(frames)
+            finally:
+                ordered.close()  # drops the rows still generating
+            return
         for i, piece in enumerate(pieces):
             if limit is not None and total >= limit:
                 return
@@ -356,7 +409,7 @@ class Synthesizer:
             yield i, capped(self._piece_frames(piece, req, seed, times, index=i))
 
     def stream(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
-               times: StepTimes | None = None, **fields) -> Iterator[AudioChunk]:
+               times: StepTimes | None = None, batch: int = 1, **fields) -> Iterator[AudioChunk]:
         """Audio chunks as frames are generated, across all pieces.
 
         The first chunk is `chunk_frames` frames, so audio starts as soon as possible; later
@@ -373,7 +426,7 @@ class Synthesizer:
             # The reference's codes first, their audio dropped: the decoder's context is then what
             # the official one-shot decode of reference + generated codes sees.
             decoder.prime(req.voice.ref_codes.to(self.device))
-        for piece, frames in self._pieces_frames(_as_pieces(pieces), req, times):
+        for piece, frames in self._pieces_frames(_as_pieces(pieces), req, times, batch):
             # Each piece starts its chunk schedule again (its first audio leaves after one frame)
             # and its last chunk leaves when it ends, before the next text is waited for; a chunk
             # holds one piece's frames. The decoder's state carries on, so the audio is unchanged.
@@ -403,14 +456,15 @@ class Synthesizer:
 
     def synthesize(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                    on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
-                   **fields) -> SynthesisResult:
+                   batch: int = 1, **fields) -> SynthesisResult:
         """Whole-utterance synthesis: all frames of all pieces, then one decode (as the official package does).
 
-        `on_frame(piece)` is called after each frame (progress); `times` collects the time split.
+        `on_frame(piece)` is called after each frame (progress); `times` collects the time split;
+        `batch` > 1 generates that many pieces at once (the same codes, sooner).
         """
         req = self.resolve(request, **fields)
         frames = []
-        for piece, frame in self.piece_frames(_as_pieces(pieces), req, times=times):
+        for piece, frame in self.piece_frames(_as_pieces(pieces), req, times=times, batch=batch):
             frames.append(frame)
             if on_frame is not None:
                 on_frame(piece)
@@ -431,6 +485,10 @@ class Synthesizer:
         if times:
             times.codec += times.clock(self.device) - t
         return SynthesisResult(codes.cpu().numpy(), _finite(audio.float().cpu().numpy().reshape(-1)))
+
+
+def _ran_on(index: int, reason: str) -> None:
+    warnings.warn(QwenTTSWarning(f"piece {index + 1} ran on ({reason}); stopped it there and went on"), stacklevel=3)
 
 
 def _finite(samples: np.ndarray) -> np.ndarray:

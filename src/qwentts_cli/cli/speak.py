@@ -67,11 +67,11 @@ class Summary:
 
 
 def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: ResolvedRequest, out: OutputSpec,
-          progress: bool = False, known: int | None = None, first: int = 1) -> Summary:
+          progress: bool = False, known: int | None = None, first: int = 1, batch: int = 1) -> Summary:
     """Speak `pieces` ((piece, its spoken form) pairs, consumed as they come) into `out`.
 
     `known`: how many pieces there are, when known (progress); `first`: the number of the first piece
-    (cues, after --start-at). Raises Interrupted on
+    (cues, after --start-at); `batch`: pieces generated at once (the same audio). Raises Interrupted on
     Ctrl-C/SIGTERM/SIGHUP (a streamed WAV is kept, finalized, as X.partial.wav).
     """
     start = time.perf_counter()
@@ -89,9 +89,9 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
     try:
         with interruptible():
             if out.stream:
-                seconds = _stream(synth, texts(), meta, request, out, codes, bar, timeline)
+                seconds = _stream(synth, texts(), meta, request, out, codes, bar, timeline, batch)
             else:
-                seconds = _to_file(synth, texts(), meta, request, out, codes, bar, timeline)
+                seconds = _to_file(synth, texts(), meta, request, out, codes, bar, timeline, batch)
     finally:
         bar.close()
     return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
@@ -133,7 +133,7 @@ def _discard(staged: list[AtomicFile | None]) -> None:
 
 
 def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,
-             out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline) -> float:
+             out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline, batch: int = 1) -> float:
     counts: list[int] = []  # frames per piece, as they come
 
     def on_frame(piece: int) -> None:
@@ -141,7 +141,7 @@ def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], requ
         counts[piece] += 1
         bar.update(piece, 1)
 
-    result = synth.synthesize(texts, request, on_frame=on_frame)
+    result = synth.synthesize(texts, request, on_frame=on_frame, batch=batch)
     if len(result.codes):
         codes.append(result.codes)
     bar.update(len(counts), 0)
@@ -181,7 +181,7 @@ def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], requ
 
 
 def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,
-            out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline) -> float:
+            out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline, batch: int = 1) -> float:
     resampler = Resampler(SAMPLE_RATE, out.sample_rate)
     if out.to_stdout:
         sink = StdoutSink(out.pcm, out.chunk_samples)
@@ -197,7 +197,7 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
         written += len(samples)
 
     try:
-        for chunk in synth.stream(texts, request):
+        for chunk in synth.stream(texts, request, batch=batch):
             if chunk.piece != current and len(chunk.frames):
                 if timeline.cues:  # a pause before every piece but the first
                     pause = timeline.pause_before(meta[chunk.piece].paragraph_before)

@@ -18,6 +18,8 @@ from qwentts_cli.errors import EmptyText, StdoutClosed, UsageError
 
 # One streamed frame is 80 ms of audio.
 FRAME_MS = 80
+# Sentences generated at once by default (file input): see docs/benchmark.md, "Batched generation".
+DEFAULT_BATCH = 4
 
 
 def synth(
@@ -80,6 +82,9 @@ def synth(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
+    batch: Optional[int] = typer.Option(
+        None, "--batch", help="Generate up to N sentences at once (the same audio, faster; default: "
+        f"{DEFAULT_BATCH} for files, 1 for live input). --batch 1: one after another."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
 ) -> None:
     """Speak TEXT into an audio file, or stream it as raw PCM.
@@ -92,9 +97,17 @@ def synth(
 
       qwentts synth -f book.txt --stream | aplay -f S16_LE -r 24000 -c 1
 
+      qwentts synth -f book.txt -o book.wav --batch 8
+
       qwentts synth "Тест" -o - | ffplay -f s16le -ar 24000 -ac 1 -nodisp -
     """
+    if batch is not None and batch < 1:
+        raise UsageError(f"--batch must be at least 1, not {batch}")
     live = (stream or output == "-") and _is_live(text, file)
+    if live and batch is not None and batch > 1:
+        raise UsageError("--batch reads sentences ahead, and live input is spoken as it comes; drop --batch "
+                         "(or give the text with -f FILE)")
+    batch = batch or (1 if live else DEFAULT_BATCH)
     body = None if live else read_text(text, file)
     if body is not None and not body.strip():
         raise EmptyText()
@@ -143,7 +156,7 @@ def synth(
             for number, (piece, spoken) in enumerate(pieces, start_at):
                 typer.echo(f"[{number}] {spoken}" if verbose else spoken, err=True)
     _run(checkpoint, pieces, request, out, known, start_at, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
-         threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose)
+         threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose, batch=batch)
 
 
 class _Reference:
@@ -310,7 +323,7 @@ def _live_pieces(text: str | None, file: Path | None, normalize: bool, language:
 
 
 def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str, dtype: str, quantize: str | None, graphs: bool,
-         threads: int | None, progress: bool, verbose: bool) -> None:
+         threads: int | None, progress: bool, verbose: bool, batch: int = 1) -> None:
     """Load the model and speak; the one place synth touches torch."""
     import torch
 
@@ -328,7 +341,7 @@ def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str
         request = replace(request, voice=synthesizer.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only))
     load_s = time.perf_counter() - t0
     try:
-        summary = speak(synthesizer, pieces, request, out, progress=progress, known=known, first=first)
+        summary = speak(synthesizer, pieces, request, out, progress=progress, known=known, first=first, batch=batch)
     except BrokenPipeError:
         raise StdoutClosed() from None
     except Interrupted as e:

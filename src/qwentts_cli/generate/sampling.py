@@ -75,23 +75,30 @@ class TokenPicker:
         return token
 
     def _sample(self, scores: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-        if self.temperature != 1.0:
-            scores = scores / self.temperature
-        if self.top_k:
-            kth = torch.topk(scores, self.top_k)[0][..., -1, None]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        if self.top_p < 1.0:
-            sorted_scores, order = torch.sort(scores, descending=False)
-            cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
-            remove = cumulative <= (1 - self.top_p)
-            remove[..., -1:].fill_(False)  # fill_, not `= False`: no host-made tensor (CUDA graphs)
-            scores = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
-        probs = scores.softmax(dim=-1)
+        probs = sample_probabilities(scores, self.temperature, self.top_k, self.top_p)
         if noise is not None:
             # The exponential race: argmax_i p_i / E_i is distributed as p (what multinomial draws).
             # (A CPU exponential_ can return 0; 0/0 would be NaN, which argmax would pick.)
             return (probs / noise.clamp_min(torch.finfo(noise.dtype).tiny)).argmax(dim=-1, keepdim=True)
         return torch.multinomial(probs, num_samples=1, generator=self.generator)
+
+
+def sample_probabilities(scores: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """Temperature, top-k (0: off; at most the vocabulary), top-p, softmax: the distribution a
+    sampled token is drawn from. Row-wise, so a group of rows with the same settings gets each
+    row's values alone (generate/rows.py)."""
+    if temperature != 1.0:
+        scores = scores / temperature
+    if top_k:
+        kth = torch.topk(scores, top_k)[0][..., -1, None]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_scores, order = torch.sort(scores, descending=False)
+        cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative <= (1 - top_p)
+        remove[..., -1:].fill_(False)  # fill_, not `= False`: no host-made tensor (CUDA graphs)
+        scores = scores.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+    return scores.softmax(dim=-1)
 
 
 def first_codebook_picker(vocab_size: int, eos_id: int, sampling: SamplingConfig, ignore_eos: bool,

@@ -127,20 +127,37 @@ class KVCache(nn.Module):
     def max_len(self) -> int:
         return self.k.shape[2]
 
-    def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nkv, T, hd) at positions [start, start + T) of every row; -> the rows' k, v so far."""
+    def rows(self, count: int, row: int | None = None) -> slice:
+        """The cache rows a call over `count` rows works on: rows [0, count), or the one row `row`
+        (a batched engine's prefill of a row that joins, generate/batch.py)."""
+        return slice(0, count) if row is None else slice(row, row + 1)
+
+    def update(self, start: int, k: torch.Tensor, v: torch.Tensor, row: int | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nkv, T, hd) at positions [start, start + T) of rows [0, B) (or of row
+        `row`); -> those rows' k, v so far."""
         end = start + k.shape[2]
-        self.k[:, :, start:end] = k
-        self.v[:, :, start:end] = v
-        return self.k[:, :, :end], self.v[:, :, :end]
+        rows = self.rows(k.shape[0], row)
+        self.k[rows, :, start:end] = k
+        self.v[rows, :, start:end] = v
+        return self.k[rows, :, :end], self.v[rows, :, :end]
 
     def write_at(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         """Store one position per row: k, v (B, nkv, 1, hd) at `positions` (B,) long, on the cache's
-        device. The indices are read on the device, so the host never waits (CUDA graphs)."""
+        device, into rows [0, B). The indices are read on the device, so the host never waits (CUDA graphs)."""
         B, nkv, _, hd = k.shape
         index = positions.view(B, 1, 1, 1).expand(B, nkv, 1, hd)
-        self.k.scatter_(2, index, k)
-        self.v.scatter_(2, index, v)
+        self.k[:B].scatter_(2, index, k)
+        self.v[:B].scatter_(2, index, v)
+
+    def resized(self, batch: int, max_len: int) -> "KVCache":
+        """A cache of at least this size holding this one's contents (a joining row may need more
+        positions than the rows already running, which keep theirs)."""
+        bigger = KVCache(max(batch, self.batch), self.k.shape[1], max(max_len, self.max_len), self.k.shape[3],
+                         self.k.dtype, self.k.device)
+        bigger.k[: self.batch, :, : self.max_len] = self.k
+        bigger.v[: self.batch, :, : self.max_len] = self.v
+        return bigger
 
 
 class Attention(nn.Module):
@@ -212,12 +229,14 @@ class Attention(nn.Module):
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, -1)  # (B, T, nh*hd)
         return self.o_proj(out)
 
-    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        """x (B, T, C) at positions [start, start + T) of every row, over the rows' cached past."""
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor,
+                row: int | None = None) -> torch.Tensor:
+        """x (B, T, C) at positions [start, start + T) of cache rows [0, B) (or of the one row `row`),
+        over the rows' cached past."""
         T = x.shape[1]
         q, k, v = self.heads(x, cos, sin_signed)
         assert self.cache is not None, "setup_caches() must run before the first forward"
-        k, v = self.cache.update(start, k, v)  # (B, nkv, start+T, hd)
+        k, v = self.cache.update(start, k, v, row)  # (B, nkv, start+T, hd)
         hidden = None
         if T > 1:
             # Causal within the new block; every cached position before `start` is visible.
@@ -233,8 +252,8 @@ class Attention(nn.Module):
         q, k, v = self.heads(x, cos, sin_signed)
         assert self.cache is not None, "setup_caches() must run before the first forward"
         self.cache.write_at(positions, k, v)
-        window = hidden.shape[-1]
-        return self.attend(q, self.cache.k[:, :, :window], self.cache.v[:, :, :window], hidden)
+        B, window = x.shape[0], hidden.shape[-1]
+        return self.attend(q, self.cache.k[:B, :, :window], self.cache.v[:B, :, :window], hidden)
 
 
 class MLP(nn.Module):
@@ -266,8 +285,9 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg.hidden_size, cfg.intermediate_size)
 
-    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), start, cos, sin_signed)
+    def forward(self, x: torch.Tensor, start: int, cos: torch.Tensor, sin_signed: torch.Tensor,
+                row: int | None = None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), start, cos, sin_signed, row)
         return x + self.mlp(self.post_attention_layernorm(x))
 
     def decode_at(self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor,
@@ -288,26 +308,34 @@ class DecoderStack(nn.Module):
         # Bumped whenever setup_caches allocates: captured CUDA graphs hold the old buffers.
         self.cache_generation = 0
 
-    def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1) -> None:
-        """Allocate every layer's KV cache (B rows) and the RoPE table for `max_len` positions
-        (kept when the ones there are large enough)."""
+    def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1,
+                     keep: bool = False) -> None:
+        """Allocate every layer's KV cache (at least `batch` rows) and the RoPE table for `max_len`
+        positions (kept when the ones there are large enough: a call over B rows uses rows [0, B)).
+        `keep`: a cache that must grow keeps its contents (rows still generating)."""
         cfg = self.cfg
         if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
             self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
             self.cache_generation += 1
         for layer in self.layers:
             attn = layer.self_attn
-            if (attn.cache is None or attn.cache.max_len < max_len or attn.cache.batch != batch
-                    or attn.cache.k.dtype != dtype or not is_on(attn.cache.k, device)):
+            cache = attn.cache
+            if (cache is None or cache.k.dtype != dtype or not is_on(cache.k, device)):
                 attn.cache = KVCache(batch, cfg.num_key_value_heads, max_len, cfg.head_dim, dtype, device)
                 self.cache_generation += 1
+            elif cache.max_len < max_len or cache.batch < batch:
+                attn.cache = (cache.resized(batch, max_len) if keep else
+                              KVCache(max(batch, cache.batch), cfg.num_key_value_heads, max(max_len, cache.max_len),
+                                      cfg.head_dim, dtype, device))
+                self.cache_generation += 1
 
-    def forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """x: (B, T, C) embeddings at positions [start, start+T) -> normed hidden states (B, T, C)."""
+    def forward(self, x: torch.Tensor, start: int, row: int | None = None) -> torch.Tensor:
+        """x: (B, T, C) embeddings at positions [start, start+T) of cache rows [0, B), or of the one
+        row `row` -> normed hidden states (B, T, C)."""
         assert self.rope is not None
         cos, sin_signed = self.rope(start, x.shape[1], x.dtype)
         for layer in self.layers:
-            x = layer(x, start, cos, sin_signed)
+            x = layer(x, start, cos, sin_signed, row)
         return self.norm(x)
 
     def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int) -> torch.Tensor:

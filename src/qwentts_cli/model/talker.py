@@ -92,9 +92,10 @@ class Talker(nn.Module):
         """Codebook-0 / control ids (B, T) -> embeddings (B, T, C)."""
         return self.model.codec_embedding(ids)
 
-    def forward(self, embeds: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """embeds (B, T, C) at positions [start, start+T) -> (last hidden (B, 1, C), codebook-0 logits (B, V))."""
-        hidden = self.model(embeds, start)
+    def forward(self, embeds: torch.Tensor, start: int, row: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """embeds (B, T, C) at positions [start, start+T) (of cache row `row` alone, if given)
+        -> (last hidden (B, 1, C), codebook-0 logits (B, V))."""
+        hidden = self.model(embeds, start, row)
         return hidden[:, -1:], self.codec_head(hidden)[:, -1]
 
     def decode_at(self, embeds: torch.Tensor, positions: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
