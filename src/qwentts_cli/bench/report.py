@@ -27,6 +27,9 @@ def print_report(report: dict) -> None:
     if voice:
         console.print(f"voice ({voice['mode']}): created in {voice['total_s']:.3f}s (speaker encoder "
                       f"{voice['speaker_encoder_s']:.3f}s, speech encoder {voice['speech_encoder_s']:.3f}s)")
+    if report.get("batches") is not None:
+        _print_batches(console, report)
+        return
     table = Table(title="medians over runs (min and max: --json)")
     for column in ("text", "chars", "frames", "audio s", "TTFA s", "total s", "RTF", "talker ms/f",
                    "predictor ms/f", "codec ms/f", "peak RSS MB"):
@@ -55,3 +58,17 @@ def print_report(report: dict) -> None:
                     _cell(o["rtf"]["median"], 2))
     console.print(cmp)
     console.print(f"load: ours {report['load_s']:.2f}s, official {official['load_s']:.2f}s")
+
+
+def _print_batches(console: Console, report: dict) -> None:
+    table = Table(title=f"batched generation ({report['mode']}), '{report['batch_text']}' x 2B utterances of "
+                        f"{report['fixed_frames']} frames (medians; min and max: --json)")
+    for column in ("batch", "audio s / s", "aggregate RTF", "row ms/frame", "TTFA s", "talker s", "predictor s",
+                   "prefill s", "codec s", "other s", "peak RSS MB"):
+        table.add_column(column, justify="right")
+    for b in report["batches"]:
+        table.add_row(str(b["batch"]), _cell(b["audio_s_per_s"], 2), _cell(b["aggregate_rtf"], 2),
+                      _cell(b["row_ms_per_frame"]), _cell(b["ttfa_s"], 2), _cell(b["talker_s"], 2),
+                      _cell(b["predictor_s"], 2), _cell(b["prefill_s"], 2), _cell(b["codec_s"], 2),
+                      _cell(b["other_s"], 2), f"{b['peak_rss_mb']:.0f}")
+    console.print(table)

@@ -96,8 +96,10 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
           language: str = "russian", speaker: str | None = None, threads: int | None = None,
           quantize: str | None = None, graphs: bool | None = None,
           progress: Callable[[str], None] = lambda message: None, ref_audio: str | None = None,
-          ref_text: str | None = None, x_vector_only: bool = False) -> dict:
-    """Load once, then time every text; returns a JSON-ready dict. `progress` hears each stage as it starts."""
+          ref_text: str | None = None, x_vector_only: bool = False, batches: list[int] | None = None) -> dict:
+    """Load once, then time every text; returns a JSON-ready dict. `progress` hears each stage as it starts.
+
+    `batches`: time batched generation at these sizes instead (bench/batched.py), on the first text."""
     if threads:
         torch.set_num_threads(threads)
     from qwentts_cli.runtime import resolve_device
@@ -122,7 +124,13 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     # Greedy, so every run of a text makes the same frames; with `frames`, exactly that many.
     request = synth.resolve(speaker=speaker, voice=voice, language=language, sampling=synth.greedy(), max_frames=frames,
                             ignore_eos=frames is not None, chunk_frames=chunk_frames, max_chunk_frames=max_chunk_frames)
-    results = []
+    results, batch_results = [], None
+    if batches:
+        from qwentts_cli.bench.batched import bench_batches
+
+        name, text = next(iter(texts.items()))
+        batch_results = bench_batches(synth, text, request, batches, runs, warmup, progress, stream)
+        texts = {}
     for i, (name, text) in enumerate(texts.items()):
         progress(f"timing '{name}' ({i + 1}/{len(texts)}): {warmup} warm-up + {runs} runs")
         for _ in range(warmup):
@@ -163,4 +171,5 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "load_s": round(load_s, 3),
         "voice": voice_times,
         "results": results,
+        **({"batch_text": name, "batches": batch_results} if batch_results is not None else {}),
     }

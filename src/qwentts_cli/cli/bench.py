@@ -33,6 +33,10 @@ def bench(
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     compare_official: bool = typer.Option(False, "--compare-official", help="Also time the official qwen-tts package (if installed) on the same checkpoint."),
+    batch: Optional[str] = typer.Option(
+        None, "--batch", help="Time batched generation at these sizes (e.g. 1,2,4,8): 2B utterances of the first "
+        "text each, aggregate throughput and RTF, ms per frame per row, TTFA, peak RSS; each utterance decoded "
+        "once done (files), or in order as it is made with --stream. --frames defaults to 25."),
     json_out: bool = typer.Option(False, "--json", help="JSON on stdout instead of a table."),
 ) -> None:
     """Time synthesis: RTF, time to first audio, ms per frame by stage, memory.
@@ -44,6 +48,8 @@ def bench(
       qwentts bench --model ./models/0.6b --stream --json
 
       qwentts bench --model ./models/0.6b --frames 25 --compare-official
+
+      qwentts bench --model random:0.6b --quantize int8 --batch 1,2,4,8 --texts medium
     """
     import json
 
@@ -58,6 +64,11 @@ def bench(
         if unknown or not names:
             raise UsageError(f"unknown text set '{','.join(unknown) or texts}'; choose from {', '.join(DEFAULT_TEXTS)}")
         chosen = {n: DEFAULT_TEXTS[n] for n in names}
+    batches = _batch_sizes(batch) if batch is not None else None
+    if batches is not None:
+        if compare_official:
+            raise UsageError("--batch and --compare-official time different things; give one")
+        frames = frames or 25
     if compare_official:
         if model is None or model.startswith("random:"):
             raise UsageError("--compare-official needs a checkpoint both can load: pass --model DIR")
@@ -69,7 +80,7 @@ def bench(
                        dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
                        quantize=quantize, graphs=None if cuda_graphs else False,
                        progress=lambda message: typer.echo(f"bench: {message}", err=True),
-                       ref_audio=ref_audio, ref_text=ref_text, x_vector_only=x_vector_only)
+                       ref_audio=ref_audio, ref_text=ref_text, x_vector_only=x_vector_only, batches=batches)
     if compare_official:
         from qwentts_cli.bench.official import bench_official
 
@@ -82,3 +93,14 @@ def bench(
         from qwentts_cli.bench.report import print_report
 
         print_report(report)
+
+
+def _batch_sizes(spec: str) -> list[int]:
+    """`1,2,4,8` -> [1, 2, 4, 8]: whole numbers of at least 1."""
+    sizes = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise UsageError(f"--batch {spec}: give batch sizes of at least 1, separated by commas (e.g. 1,2,4,8)")
+        sizes.append(int(part))
+    return sizes
