@@ -352,21 +352,24 @@ class Synthesizer:
 
     def ordered_frames(self, utterances: Iterable[tuple[str, ResolvedRequest, int | None]], batch: int,
                        times: StepTimes | None = None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
-        """(index, its frames) for (text, resolved request, seed) utterances, in their order, generated
-        up to `batch` at a time by one engine (generate/schedule.py): each gets the frames it gets
-        alone. A guard that stops one warns as the unbatched loop does, once its frames are read."""
+        """(index, its frames) for (text, resolved request, seed[, piece number]) utterances, in their
+        order, generated up to `batch` at a time by one engine (generate/schedule.py): each gets the
+        frames it gets alone. A guard that stops one warns as the unbatched loop does (naming its
+        piece number, default its index), once its frames are read. Frames left unread when the
+        caller moves on are dropped, and their row stops."""
 
         def jobs() -> Iterator[Job]:
-            for i, (text, req, seed) in enumerate(utterances):
-                yield Job(lambda text=text, req=req, seed=seed: self.piece_row(text, req, seed), tag=i)
+            for i, (text, req, seed, *piece) in enumerate(utterances):
+                yield Job(lambda text=text, req=req, seed=seed: self.piece_row(text, req, seed),
+                          tag=(i, piece[0] if piece else i))
 
         def frames_of(job: Job, frames: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
             yield from frames
             if job.stopped is not None:
-                _ran_on(job.tag, job.stopped)
+                _ran_on(job.tag[1], job.stopped)
 
         for job, frames in OrderedRows(self.batch_engine(batch, times), jobs()):
-            yield job.tag, frames_of(job, frames)
+            yield job.tag[0], frames_of(job, frames)
 
     def _batched_pieces(self, pieces: Iterable[str], req: ResolvedRequest, times: StepTimes | None,
                         batch: int) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
@@ -421,12 +424,18 @@ class Synthesizer:
         and the decode time.
         """
         req = self.resolve(request, **fields)
+        yield from self.stream_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, times)
+
+    def stream_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
+                      times: StepTimes | None = None) -> Iterator[AudioChunk]:
+        """Audio chunks of (piece index, its frames) made elsewhere (`ordered_frames`, the server's
+        scheduler), decoded as `stream` decodes them."""
         decoder = self.codec.stream()
         if req.voice is not None and req.voice.ref_codes is not None:
             # The reference's codes first, their audio dropped: the decoder's context is then what
             # the official one-shot decode of reference + generated codes sees.
             decoder.prime(req.voice.ref_codes.to(self.device))
-        for piece, frames in self._pieces_frames(_as_pieces(pieces), req, times, batch):
+        for piece, frames in pieces_frames:
             # Each piece starts its chunk schedule again (its first audio leaves after one frame)
             # and its last chunk leaves when it ends, before the next text is waited for; a chunk
             # holds one piece's frames. The decoder's state carries on, so the audio is unchanged.
@@ -463,11 +472,18 @@ class Synthesizer:
         `batch` > 1 generates that many pieces at once (the same codes, sooner).
         """
         req = self.resolve(request, **fields)
+        return self.decode_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, on_frame, times)
+
+    def decode_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
+                      on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None) -> SynthesisResult:
+        """(piece index, its frames) of one request, as `ordered_frames` gives them -> one decode
+        of all the frames (the cloned voice's reference cut as the official cuts it)."""
         frames = []
-        for piece, frame in self.piece_frames(_as_pieces(pieces), req, times=times, batch=batch):
-            frames.append(frame)
-            if on_frame is not None:
-                on_frame(piece)
+        for piece, piece_frames in pieces_frames:
+            for frame in piece_frames:
+                frames.append(frame)
+                if on_frame is not None:
+                    on_frame(piece)
         if not frames:
             return SynthesisResult(np.zeros((0, 16), dtype=np.int64), np.zeros(0, dtype=np.float32))
         codes = torch.stack(frames)  # (F, 16)

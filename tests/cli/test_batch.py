@@ -159,3 +159,35 @@ def test_an_interrupted_rerun_keeps_what_the_first_run_finished(model_dir, tmp_p
     monkeypatch.undo()
     assert run_main(*args).returncode == 0
     assert [e["status"] for e in manifest(out)] == ["ok", "skipped", "skipped"]
+
+
+def test_batch_sizes_give_the_same_files(model_dir, tmp_path):
+    """Items of several sentences, seeded and greedy, a bad item among them: --batch 1 and 3
+    write the same bytes and the same manifest lines."""
+    long_text = " ".join(load_case(n)["text"] for n in ("ru_short", "en_medium"))
+    items = write_jsonl(tmp_path / "items.jsonl", [
+        {"id": "seeded", "text": long_text, "seed": 5, "max_frames": 6},
+        {"id": "bob", "text": "Hi", "speaker": "bob"},
+        {"id": "greedy", "text": long_text, "max_frames": 8, "repetition_penalty": 1.3},
+        {"id": "short", "text": "Hello there.", "language": "english", "seed": 9, "max_frames": 4},
+    ])
+    outs = {}
+    for size in ("1", "3"):
+        out = tmp_path / f"out{size}"
+        run = run_main("batch", str(items), "--out-dir", str(out), "--model", str(model_dir), "--batch", size,
+                       "--dump-codes")
+        assert run.returncode == 1 and b"item bob (line 2)" in run.stderr, run.stderr.decode()
+        outs[size] = out
+    for name in ("seeded.wav", "greedy.wav", "short.wav", "seeded.codes.npy", "greedy.codes.npy"):
+        assert (outs["1"] / name).read_bytes() == (outs["3"] / name).read_bytes(), name
+    strip = lambda entries: [{k: v for k, v in e.items()} for e in entries]  # noqa: E731
+    assert strip(manifest(outs["1"])) == strip(manifest(outs["3"]))
+    assert [e["status"] for e in manifest(outs["3"])] == ["ok", "error", "ok", "ok"]
+    assert np.load(outs["3"] / "seeded.codes.npy").shape == (12, 16)  # two sentences of 6 frames
+
+
+def test_a_batch_of_zero_is_one_line(model_dir, tmp_path):
+    items = write_jsonl(tmp_path / "items.jsonl", [{"id": "a", "text": "Hi"}])
+    run = run_main("batch", str(items), "--out-dir", str(tmp_path / "o"), "--model", str(model_dir), "--batch", "0")
+    assert_clean_error(run, "--batch must be at least 1")
+    assert not (tmp_path / "o").exists()

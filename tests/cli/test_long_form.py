@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from conftest import GOLDEN_CASES, golden_request, load_case
-from helpers import assert_clean_error, cli_env, run_main
+from helpers import assert_clean_error, cli_env, run_cli, run_main
 
 SENTENCES = [f"Предложение номер {i} о том, как устроена модель синтеза речи." for i in range(1, 15)]
 # Over 400 characters: cut into pieces (the first paragraph into two); a blank line makes a paragraph.
@@ -204,3 +204,26 @@ def test_the_guard_cuts_no_golden_case(synthesizer, name):
     case = load_case(name)
     result = synthesizer.synthesize(case["text"], max_frames_per_token=6, **golden_request(case, synthesizer.greedy))
     np.testing.assert_array_equal(result.codes, np.array(case["codes"]))
+
+
+def test_synth_batch_sizes_write_the_same_file(model_dir, tmp_path):
+    """A text of several sentences: --batch 1 (one after another) and --batch 3 write the same WAV,
+    the same codes and the same subtitles, seeded or greedy."""
+    text = tmp_path / "book.txt"
+    text.write_text(" ".join(load_case(n)["text"] for n in GOLDEN_CASES), encoding="utf-8")
+    for extra in (["--seed", "3"], ["--greedy"]):
+        outputs = []
+        for size in ("1", "3"):
+            out, codes, srt = tmp_path / f"o{size}.wav", tmp_path / f"c{size}.npy", tmp_path / f"s{size}.srt"
+            run = run_main("synth", "-f", str(text), "--model", str(model_dir), "--max-frames", "7", "--batch", size,
+                           "-o", str(out), "--dump-codes", str(codes), "--subtitles", str(srt), *extra)
+            assert run.returncode == 0, run.stderr.decode()
+            outputs.append((out.read_bytes(), codes.read_bytes(), srt.read_bytes()))
+        assert outputs[0] == outputs[1]
+
+
+def test_synth_batch_refusals(model_dir, tmp_path):
+    run = run_main("synth", "Hi.", "--model", str(model_dir), "--batch", "0", "-o", str(tmp_path / "o.wav"))
+    assert_clean_error(run, "--batch must be at least 1, not 0")
+    run = run_cli("synth", "--stream", "--model", str(model_dir), "--batch", "2", stdin=b"Hello.\n")
+    assert_clean_error(run, "live input is spoken as it comes")

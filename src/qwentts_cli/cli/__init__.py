@@ -18,6 +18,7 @@ from qwentts_cli import __version__
 from qwentts_cli.cli.batch import batch
 from qwentts_cli.cli.bench import bench
 from qwentts_cli.cli.info import download, info
+from qwentts_cli.cli.serve import serve
 from qwentts_cli.cli.synth import synth
 from qwentts_cli.cli.text import normalize_command, tokenize_command
 from qwentts_cli.cli.voice import voice_app
@@ -49,6 +50,7 @@ app.command()(info)
 app.command()(download)
 app.command()(batch)
 app.command()(bench)
+app.command()(serve)
 app.add_typer(voice_app, name="voice")
 
 

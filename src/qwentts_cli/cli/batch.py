@@ -5,8 +5,9 @@ atomically after each item, so after Ctrl-C, SIGTERM or a crash the finished ite
 manifest are valid, and a rerun skips what is complete (same id, same text and settings, the
 file still there). One bad item is one failed line of the manifest; the others run.
 
-The items run one after another through the same engine as `synth` (the batched engine that
-steps many rows at once is the batching issue's next step; the command will use it unchanged).
+All items' pieces run through one batched engine (`--batch N` at once, generate/batch.py):
+a piece joins as soon as a slot is free, whichever item it belongs to, and each item is written
+as its last piece ends, in input order. Each item's audio is what it gets alone.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import json
 import os
 import sys
 import warnings
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from qwentts_cli.cli.options import MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.cli.options import DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
 from qwentts_cli.errors import OutputError, QwenTTSError, QwenTTSWarning, UsageError
 
 FORMATS = ("wav", "flac", "ogg")
@@ -51,6 +53,8 @@ def batch(
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH, "--batch", help="Pieces generated at once, across items (the same audio; 1: one after another)."),
 ) -> None:
     """Speak every item of INPUT into its own file in --out-dir, with a manifest; a rerun resumes.
 
@@ -70,6 +74,8 @@ def batch(
     from qwentts_cli.load.checkpoint import open_checkpoint
     from qwentts_cli.outputs import check_output
 
+    if batch_size < 1:
+        raise UsageError(f"--batch must be at least 1, not {batch_size}")
     if audio_format not in FORMATS:
         raise UsageError(f"unknown --format {audio_format!r}; use one of: {', '.join(FORMATS)}")
     if input_format not in ("auto", "text", "jsonl", "csv"):
@@ -94,7 +100,7 @@ def batch(
                     # what else makes the audio: the checkpoint and how it runs (a rerun with another redoes all)
                     model=checkpoint.path, quantize=quantize, dtype=dtype, device=device)
     _run(checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize, dtype=dtype, device=device,
-         threads=threads)
+         threads=threads, batch=batch_size)
 
 
 def _read_input(input: str) -> bytes:
@@ -154,7 +160,21 @@ def _previous(manifest: Path) -> dict[str, dict]:
     return out
 
 
-def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads) -> None:
+@dataclass
+class _Plan:
+    """One item made ready to run (or found done before, or bad): what `_run` writes for it, in order."""
+
+    number: int
+    item: object
+    entry: dict
+    status: str = "run"  # run, skipped, error
+    request: object = None
+    pieces: list = field(default_factory=list)
+    out: object = None
+
+
+def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads,
+         batch: int = 1) -> None:
     import torch
 
     from qwentts_cli.cli.progress import BatchProgress
@@ -184,66 +204,123 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
     voices: dict = {}
     failed, status = 0, 0
     progress = BatchProgress(len(items))
+
+    def fail(plan: _Plan, e: QwenTTSError) -> None:
+        from qwentts_cli.cli import option_name
+
+        plan.status = "error"
+        plan.entry.update(status="error", error=e.render(option_name), file=None)
+
+    def prepare(n: int, item) -> _Plan:
+        """The item's request, pieces and output, checked; or why it is skipped or failed."""
+        name = item.file or f"{item.id}.{defaults['fmt']}"
+        plan = _Plan(n, item, {"id": item.id, "line": item.line, "file": name, "audio_s": 0.0, "frames": 0,
+                               "status": "ok", "error": None, "input": _fingerprint(item, defaults)})
+        old = previous.get(item.id)
+        if (item.error is None and old and old.get("status") in ("ok", "skipped")
+                and old.get("input") == plan.entry["input"] and (out_dir / name).is_file()):
+            plan.status, plan.entry = "skipped", {**old, "status": "skipped"}
+            return plan
+        try:
+            if item.error:
+                raise UsageError(item.error)
+            if os.sep in name or name.startswith("."):
+                raise UsageError(f"file {name!r} must be a plain file name in the output folder")
+            voice = item.voice or defaults["voice"]
+            cloned = None
+            if item.ref_audio:
+                key = (item.ref_audio, item.ref_text, bool(item.x_vector_only))
+                if key not in voices:
+                    voices[key] = synth.create_voice(item.ref_audio, item.ref_text, bool(item.x_vector_only))
+                cloned = voices[key]
+            elif voice:
+                if voice not in voices:
+                    voices[voice] = load_voice(find_voice(voice))
+                cloned = voices[voice]
+            item_sampling = sampling
+            penalty = item.repetition_penalty or defaults["repetition_penalty"]
+            if penalty is not None:
+                item_sampling = replace(item_sampling, repetition_penalty=penalty)
+            fields = dict(speaker=defaults["speaker"], language=defaults["language"], seed=defaults["seed"],
+                          max_frames=defaults["max_frames"])
+            fields.update(item.overrides())
+            plan.request = synth.resolve(SynthesisRequest(**fields, voice=cloned, sampling=item_sampling,
+                                                          max_frames_per_token=defaults["guard"]))
+            plan.pieces = _pieces(item.text, defaults["normalize"], plan.request.language)
+            plan.out = OutputSpec(target=check_output(str(out_dir / name)), stream=False, subtype=defaults["subtype"],
+                                  dump_codes=check_output(str(out_dir / f"{item.id}.codes.npy"))
+                                  if defaults["dump_codes"] else None)
+        except QwenTTSError as e:
+            fail(plan, e)
+        return plan
+
+    # Every runnable item's pieces, in order, through one engine: items are prepared as the
+    # engine has room for their pieces, and written in order as their last piece ends.
+    plans: deque[_Plan] = deque()
+    owners: list[_Plan] = []  # the plan of each utterance, by index
+
+    def utterances():
+        for n, item in enumerate(items, 1):
+            plan = prepare(n, item)
+            plans.append(plan)
+            if plan.status != "run":
+                continue
+            seed = plan.request.seed
+            for i, (_, spoken) in enumerate(plan.pieces):
+                owners.append(plan)
+                yield spoken, plan.request, None if seed is None else seed + i, i
+
+    def record(plan: _Plan) -> None:
+        nonlocal failed
+        if plan.status == "error":
+            failed += 1
+            typer.echo(f"item {plan.item.id} (line {plan.item.line}): {plan.entry['error']}", err=True)
+        entries.append(plan.entry)
+        save_manifest()
+        progress.done(plan.number, plan.item.id,
+                      "skipped (done before)" if plan.status == "skipped" else plan.entry["status"],
+                      plan.entry["audio_s"])
+
+    def run_item(plan: _Plan, first_frames, shared) -> None:
+        taken = 0
+
+        def item_frames():
+            nonlocal taken
+            taken = 1
+            yield 0, first_frames
+            for i in range(1, len(plan.pieces)):
+                _, frames = next(shared)
+                taken += 1
+                yield i, frames
+
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", QwenTTSWarning)
+                summary = speak(synth, plan.pieces, plan.request, plan.out, known=len(plan.pieces),
+                                frames=item_frames())
+            plan.entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
+            notes = [str(w.message) for w in caught if issubclass(w.category, QwenTTSWarning)]
+            if notes:  # the guard stopped a piece: the file is kept, and the manifest says so
+                plan.entry["warnings"] = notes
+                for note in notes:
+                    typer.echo(f"warning: item {plan.item.id}: {note}", err=True)
+        except QwenTTSError as e:
+            fail(plan, e)
+        for _ in range(len(plan.pieces) - taken):  # a failed item's pieces not reached: dropped
+            next(shared)
+
     try:
         with interruptible():
-            for n, item in enumerate(items, 1):
-                name = item.file or f"{item.id}.{defaults['fmt']}"
-                entry = {"id": item.id, "line": item.line, "file": name, "audio_s": 0.0, "frames": 0,
-                         "status": "ok", "error": None, "input": _fingerprint(item, defaults)}
-                old = previous.get(item.id)
-                if (item.error is None and old and old.get("status") in ("ok", "skipped")
-                        and old.get("input") == entry["input"] and (out_dir / name).is_file()):
-                    entries.append({**old, "status": "skipped"})
-                    save_manifest()
-                    progress.done(n, item.id, "skipped (done before)", 0.0)
-                    continue
-                try:
-                    if item.error:
-                        raise UsageError(item.error)
-                    if os.sep in name or name.startswith("."):
-                        raise UsageError(f"file {name!r} must be a plain file name in the output folder")
-                    voice = item.voice or defaults["voice"]
-                    cloned = None
-                    if item.ref_audio:
-                        key = (item.ref_audio, item.ref_text, bool(item.x_vector_only))
-                        if key not in voices:
-                            voices[key] = synth.create_voice(item.ref_audio, item.ref_text, bool(item.x_vector_only))
-                        cloned = voices[key]
-                    elif voice:
-                        if voice not in voices:
-                            voices[voice] = load_voice(find_voice(voice))
-                        cloned = voices[voice]
-                    item_sampling = sampling
-                    penalty = item.repetition_penalty or defaults["repetition_penalty"]
-                    if penalty is not None:
-                        item_sampling = replace(item_sampling, repetition_penalty=penalty)
-                    fields = dict(speaker=defaults["speaker"], language=defaults["language"], seed=defaults["seed"],
-                                  max_frames=defaults["max_frames"])
-                    fields.update(item.overrides())
-                    request = synth.resolve(SynthesisRequest(**fields, voice=cloned, sampling=item_sampling,
-                                                             max_frames_per_token=defaults["guard"]))
-                    pieces = _pieces(item.text, defaults["normalize"], request.language)
-                    out = OutputSpec(target=check_output(str(out_dir / name)), stream=False, subtype=defaults["subtype"],
-                                     dump_codes=check_output(str(out_dir / f"{item.id}.codes.npy"))
-                                     if defaults["dump_codes"] else None)
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always", QwenTTSWarning)
-                        summary = speak(synth, pieces, request, out, known=len(pieces))
-                    entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
-                    notes = [str(w.message) for w in caught if issubclass(w.category, QwenTTSWarning)]
-                    if notes:  # the guard stopped a piece: the file is kept, and the manifest says so
-                        entry["warnings"] = notes
-                        for note in notes:
-                            typer.echo(f"warning: item {item.id}: {note}", err=True)
-                except QwenTTSError as e:
-                    from qwentts_cli.cli import option_name
-
-                    failed += 1
-                    entry.update(status="error", error=e.render(option_name), file=None)
-                    typer.echo(f"item {item.id} (line {item.line}): {entry['error']}", err=True)
-                entries.append(entry)
-                save_manifest()
-                progress.done(n, item.id, entry["status"], entry["audio_s"])
+            shared = synth.ordered_frames(utterances(), batch)
+            for index, frames in shared:
+                plan = owners[index]
+                while plans[0] is not plan:  # the skipped and bad items before it
+                    record(plans.popleft())
+                plans.popleft()
+                run_item(plan, frames, shared)
+                record(plan)
+            while plans:
+                record(plans.popleft())
     except Interrupted as e:
         status = e.status
         typer.echo(f"interrupted; {len(entries)} of {len(items)} items done, in {out_dir / MANIFEST}", err=True)

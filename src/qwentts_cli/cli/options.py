@@ -7,3 +7,5 @@ QUANTIZE_HELP = (
     "quantizes it and keeps the int8 rows in ~/.cache/qwentts ($QWENTTS_CACHE_DIR) for later runs."
 )
 CUDA_GRAPHS_HELP = "On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
+# Pieces generated at once by default (synth from a file, batch): see docs/benchmark.md, "Batched generation".
+DEFAULT_BATCH = 4

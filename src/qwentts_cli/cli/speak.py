@@ -67,11 +67,14 @@ class Summary:
 
 
 def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: ResolvedRequest, out: OutputSpec,
-          progress: bool = False, known: int | None = None, first: int = 1, batch: int = 1) -> Summary:
+          progress: bool = False, known: int | None = None, first: int = 1, batch: int = 1,
+          frames: Iterable[tuple[int, Iterable]] | None = None) -> Summary:
     """Speak `pieces` ((piece, its spoken form) pairs, consumed as they come) into `out`.
 
     `known`: how many pieces there are, when known (progress); `first`: the number of the first piece
-    (cues, after --start-at); `batch`: pieces generated at once (the same audio). Raises Interrupted on
+    (cues, after --start-at); `batch`: pieces generated at once (the same audio); `frames`: the
+    pieces' frames, already being generated elsewhere (a batch job's shared engine; files only),
+    as `Synthesizer.ordered_frames` gives them. Raises Interrupted on
     Ctrl-C/SIGTERM/SIGHUP (a streamed WAV is kept, finalized, as X.partial.wav).
     """
     start = time.perf_counter()
@@ -91,7 +94,7 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
             if out.stream:
                 seconds = _stream(synth, texts(), meta, request, out, codes, bar, timeline, batch)
             else:
-                seconds = _to_file(synth, texts(), meta, request, out, codes, bar, timeline, batch)
+                seconds = _to_file(synth, texts(), meta, request, out, codes, bar, timeline, batch, frames)
     finally:
         bar.close()
     return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
@@ -133,7 +136,8 @@ def _discard(staged: list[AtomicFile | None]) -> None:
 
 
 def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,
-             out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline, batch: int = 1) -> float:
+             out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline, batch: int = 1,
+             frames: Iterable[tuple[int, Iterable]] | None = None) -> float:
     counts: list[int] = []  # frames per piece, as they come
 
     def on_frame(piece: int) -> None:
@@ -141,7 +145,12 @@ def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], requ
         counts[piece] += 1
         bar.update(piece, 1)
 
-    result = synth.synthesize(texts, request, on_frame=on_frame, batch=batch)
+    if frames is None:
+        result = synth.synthesize(texts, request, on_frame=on_frame, batch=batch)
+    else:
+        for _ in texts:  # the pieces' text, for the cues (their frames are made elsewhere)
+            pass
+        result = synth.decode_pieces(frames, request, on_frame=on_frame)
     if len(result.codes):
         codes.append(result.codes)
     bar.update(len(counts), 0)

@@ -13,13 +13,11 @@ from typing import Optional
 import typer
 
 from qwentts_cli.cli.input import read_text
-from qwentts_cli.cli.options import CUDA_GRAPHS_HELP, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.cli.options import CUDA_GRAPHS_HELP, DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
 from qwentts_cli.errors import EmptyText, StdoutClosed, UsageError
 
 # One streamed frame is 80 ms of audio.
 FRAME_MS = 80
-# Sentences generated at once by default (file input): see docs/benchmark.md, "Batched generation".
-DEFAULT_BATCH = 4
 
 
 def synth(

@@ -60,6 +60,10 @@ class OrderedRows:
                 job = self._queued[0]
                 yield job, self._frames_of(job)
                 self._queued.popleft()
+                if not job.done:  # the caller moved on before its end: stop it
+                    self.engine.cancel(job.slot)
+                    self._finish(job)
+                job.frames.clear()
         finally:
             self.close()
 

@@ -1,0 +1,1 @@
+"""qwentts serve: an OpenAI-compatible speech server over the batched engine (api.py, service.py, scheduler.py)."""
