@@ -162,13 +162,15 @@ def test_an_interrupted_rerun_keeps_what_the_first_run_finished(model_dir, tmp_p
 
 
 def test_batch_sizes_give_the_same_files(model_dir, tmp_path):
-    """Items of several sentences, seeded and greedy, a bad item among them: --batch 1 and 3
-    write the same bytes and the same manifest lines."""
-    long_text = " ".join(load_case(n)["text"] for n in ("ru_short", "en_medium"))
+    """Items of several sentences, seeded, with different settings, a bad item among them:
+    --batch 1 and 3 write the same bytes and the same manifest lines."""
+    # Pieces are packed up to 400 characters: this is three or more.
+    long_text = " ".join(["The quick brown fox jumps over the lazy dog.", "Привет, как у тебя дела сегодня?",
+                          "Hello there, how are you doing today?"] * 8)
     items = write_jsonl(tmp_path / "items.jsonl", [
         {"id": "seeded", "text": long_text, "seed": 5, "max_frames": 6},
         {"id": "bob", "text": "Hi", "speaker": "bob"},
-        {"id": "greedy", "text": long_text, "max_frames": 8, "repetition_penalty": 1.3},
+        {"id": "penalized", "text": long_text, "seed": 11, "max_frames": 8, "repetition_penalty": 1.3},
         {"id": "short", "text": "Hello there.", "language": "english", "seed": 9, "max_frames": 4},
     ])
     outs = {}
@@ -178,12 +180,12 @@ def test_batch_sizes_give_the_same_files(model_dir, tmp_path):
                        "--dump-codes")
         assert run.returncode == 1 and b"item bob (line 2)" in run.stderr, run.stderr.decode()
         outs[size] = out
-    for name in ("seeded.wav", "greedy.wav", "short.wav", "seeded.codes.npy", "greedy.codes.npy"):
+    for name in ("seeded.wav", "penalized.wav", "short.wav", "seeded.codes.npy", "penalized.codes.npy"):
         assert (outs["1"] / name).read_bytes() == (outs["3"] / name).read_bytes(), name
-    strip = lambda entries: [{k: v for k, v in e.items()} for e in entries]  # noqa: E731
-    assert strip(manifest(outs["1"])) == strip(manifest(outs["3"]))
+    assert manifest(outs["1"]) == manifest(outs["3"])
     assert [e["status"] for e in manifest(outs["3"])] == ["ok", "error", "ok", "ok"]
-    assert np.load(outs["3"] / "seeded.codes.npy").shape == (12, 16)  # two sentences of 6 frames
+    frames = np.load(outs["3"] / "seeded.codes.npy").shape[0]
+    assert frames % 6 == 0 and frames >= 18  # several pieces of 6 frames
 
 
 def test_a_batch_of_zero_is_one_line(model_dir, tmp_path):

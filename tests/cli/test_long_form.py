@@ -210,7 +210,7 @@ def test_synth_batch_sizes_write_the_same_file(model_dir, tmp_path):
     """A text of several sentences: --batch 1 (one after another) and --batch 3 write the same WAV,
     the same codes and the same subtitles, seeded or greedy."""
     text = tmp_path / "book.txt"
-    text.write_text(" ".join(load_case(n)["text"] for n in GOLDEN_CASES), encoding="utf-8")
+    text.write_text(" ".join(load_case(n)["text"] for n in GOLDEN_CASES * 6), encoding="utf-8")  # 3+ pieces
     for extra in (["--seed", "3"], ["--greedy"]):
         outputs = []
         for size in ("1", "3"):
@@ -220,6 +220,7 @@ def test_synth_batch_sizes_write_the_same_file(model_dir, tmp_path):
             assert run.returncode == 0, run.stderr.decode()
             outputs.append((out.read_bytes(), codes.read_bytes(), srt.read_bytes()))
         assert outputs[0] == outputs[1]
+        assert outputs[0][2].count(b" --> ") >= 3  # several pieces, each a cue
 
 
 def test_synth_batch_refusals(model_dir, tmp_path):

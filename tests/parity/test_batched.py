@@ -31,10 +31,10 @@ def micro_utterances(synth):
     return [(load_case(n)["text"], golden_request(load_case(n), synth.greedy), None) for n in GOLDEN_CASES]
 
 
-@pytest.mark.parametrize("batch, order", [(1, 0), (2, 1), (3, 2), (4, 3), (8, 4)])
+@pytest.mark.parametrize("batch, order", [(1, 0), (3, 2), (8, 4)])
 def test_golden_cases_batched_in_any_grouping_give_their_codes(synthesizer, batch, order):
-    # Each case twice, shuffled: rows of different lengths join as others end.
-    names = GOLDEN_CASES * 2
+    # Each case, two of them twice, shuffled: rows of different lengths join as others end.
+    names = GOLDEN_CASES + GOLDEN_CASES[order % 4 :][:2]
     random.Random(order).shuffle(names)
     utterances = [(load_case(n)["text"], golden_request(load_case(n), synthesizer.greedy), None) for n in names]
     for name, codes in zip(names, run_batched(synthesizer, utterances, batch)):
@@ -81,10 +81,10 @@ def test_instructions_and_voice_design_batched_give_their_codes(fixture):
 def test_seeded_rows_sample_what_they_sample_alone(synthesizer):
     """Per-row generators and settings: sampled rows (two settings) beside greedy ones."""
     s = synthesizer.sampling
-    warm = dict(sampling=s, max_frames=12)
+    warm = dict(sampling=s, max_frames=8)
     hot = dict(sampling=type(s)(**{**s.__dict__, "temperature": 1.3, "top_k": 7, "subtalker_top_p": 0.8,
-                                   "repetition_penalty": 1.2}), max_frames=12)
-    texts = [load_case(n)["text"] for n in GOLDEN_CASES[:3]]
+                                   "repetition_penalty": 1.2}), max_frames=8)
+    texts = [load_case(n)["text"] for n in GOLDEN_CASES[:2]]
     utterances = []
     for i, text in enumerate(texts):
         utterances.append((text, dict(speaker="ryan", language="english", **warm), 100 + i))
@@ -92,7 +92,7 @@ def test_seeded_rows_sample_what_they_sample_alone(synthesizer):
         utterances.append((text, golden_request(load_case(GOLDEN_CASES[i]), synthesizer.greedy), None))
     alone = [synthesizer.synthesize(t, seed=seed, **f).codes for t, f, seed in utterances]
     assert not all(np.array_equal(alone[0], a) for a in alone[1:])  # the settings do differ
-    for batch in (3, 5):
+    for batch in (4,):
         for i, codes in enumerate(run_batched(synthesizer, utterances, batch)):
             np.testing.assert_array_equal(codes, alone[i], err_msg=f"utterance {i} at batch {batch}")
 
@@ -101,9 +101,9 @@ def test_a_long_text_batched_is_the_same_synthesis(synthesizer):
     """synthesize(pieces, batch=B): the same codes and samples as one piece after another, seeded
     per piece, with max_seconds cutting in the same place."""
     pieces = [load_case(n)["text"] for n in GOLDEN_CASES] + [load_case("ru_short")["text"]]
-    for fields in (dict(seed=7, max_frames=15), dict(sampling=synthesizer.greedy(), max_frames=20, max_seconds=5.0)):
+    for fields in (dict(seed=7, max_frames=8), dict(sampling=synthesizer.greedy(), max_frames=10, max_seconds=3.0)):
         one = synthesizer.synthesize(pieces, speaker="ryan", language="english", **fields)
-        for batch in (2, 4):
+        for batch in (3,):
             many = synthesizer.synthesize(pieces, speaker="ryan", language="english", batch=batch, **fields)
             np.testing.assert_array_equal(many.codes, one.codes)
             np.testing.assert_array_equal(many.audio, one.audio)
