@@ -8,4 +8,4 @@ QUANTIZE_HELP = (
 )
 CUDA_GRAPHS_HELP = "On a GPU, replay each frame as captured CUDA graphs (--no-cuda-graphs: eager, for debugging)."
 # Pieces generated at once by default (synth from a file, batch): see docs/benchmark.md, "Batched generation".
-DEFAULT_BATCH = 4
+DEFAULT_BATCH = 8
