@@ -427,9 +427,11 @@ class Synthesizer:
         yield from self.stream_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, times)
 
     def stream_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
-                      times: StepTimes | None = None) -> Iterator[AudioChunk]:
+                      times: StepTimes | None = None, decode_lock=None) -> Iterator[AudioChunk]:
         """Audio chunks of (piece index, its frames) made elsewhere (`ordered_frames`, the server's
-        scheduler), decoded as `stream` decodes them."""
+        scheduler), decoded as `stream` decodes them. `decode_lock` (a threading.Lock) is held
+        around each decode: threads that decode for many streams take turns instead of
+        oversubscribing the cores."""
         decoder = self.codec.stream()
         if req.voice is not None and req.voice.ref_codes is not None:
             # The reference's codes first, their audio dropped: the decoder's context is then what
@@ -445,20 +447,24 @@ class Synthesizer:
             for frame in frames:
                 pending.append(frame)
                 if len(pending) >= size:
-                    yield self._decode_chunk(decoder, pending, piece, times)
+                    yield self._decode_chunk(decoder, pending, piece, times, lock=decode_lock)
                     pending = []
                     size = next(sizes)
             if pending:
-                yield self._decode_chunk(decoder, pending, piece, times, piece_end=True)
+                yield self._decode_chunk(decoder, pending, piece, times, piece_end=True, lock=decode_lock)
             else:
                 yield AudioChunk(np.zeros(0, dtype=np.float32), np.zeros((0, 16), dtype=np.int64), piece, piece_end=True)
         decoder.flush()
 
     def _decode_chunk(self, decoder, frames: list[torch.Tensor], piece: int, times: StepTimes | None,
-                      piece_end: bool = False) -> AudioChunk:
+                      piece_end: bool = False, lock=None) -> AudioChunk:
         codes = torch.stack(frames)  # (k, 16)
         t = times.clock(self.device) if times else 0.0
-        samples = decoder.push(codes)
+        if lock is None:
+            samples = decoder.push(codes)
+        else:
+            with lock:
+                samples = decoder.push(codes)
         if times:
             times.codec += times.clock(self.device) - t
         return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece, piece_end)

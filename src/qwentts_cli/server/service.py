@@ -63,6 +63,10 @@ class SpeechService:
         self.ready = threading.Event()
         self.model_id = "qwen3-tts"
         self.load_s = None
+        # One decode at a time across requests: the engine thread and one decoder share the
+        # cores, instead of every request's thread running the codec at once (see
+        # docs/benchmark.md, "The server").
+        self._decode_lock = threading.Lock()
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -196,7 +200,7 @@ class SpeechService:
     def audio(self, request, stream) -> Iterator:
         """The stream's audio chunks (runtime.AudioChunk), decoded as they come; cancels it when closed."""
         try:
-            yield from self.synth.stream_pieces(stream.pieces(), request)
+            yield from self.synth.stream_pieces(stream.pieces(), request, decode_lock=self._decode_lock)
         finally:
             stream.cancel()
 
