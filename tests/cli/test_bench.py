@@ -48,3 +48,27 @@ def test_compare_official_is_checked_before_the_benchmark(model_dir):
     err = proc.stderr.decode()
     assert proc.returncode == 2 and proc.stdout == b""
     assert 'pip install --no-deps qwen-tts "transformers==4.57.3"' in err and "--compare-official" in err
+
+
+def test_bench_batch_sizes(model_dir):
+    from helpers import assert_clean_error, run_main
+
+    run = run_main("bench", "--model", str(model_dir), "--batch", "1,3", "--frames", "3", "--runs", "1",
+                   "--warmup", "0", "--texts", "short", "--json")
+    assert run.returncode == 0, run.stderr.decode()
+    report = json.loads(run.stdout)
+    assert [b["batch"] for b in report["batches"]] == [1, 3] and report["results"] == []
+    for b in report["batches"]:
+        assert b["utterances"] == 2 * b["batch"] and b["frames"] == 3 * b["utterances"]
+        for field in ("aggregate_rtf", "audio_s_per_s", "row_ms_per_frame", "ttfa_s", "codec_s"):
+            stats = b[field]
+            assert 0 < stats["min"] <= stats["median"] <= stats["max"], (field, stats)
+        rtf, speed = b["aggregate_rtf"]["median"], b["audio_s_per_s"]["median"]
+        assert abs(rtf * speed - 1) < 1e-3  # one is the other's inverse
+    table = run_main("bench", "--model", str(model_dir), "--batch", "2", "--frames", "2", "--runs", "1",
+                     "--warmup", "0", "--texts", "short")
+    assert table.returncode == 0 and b"aggregate RTF" in table.stdout
+    for bad in ("0", "1,x", ""):
+        assert_clean_error(run_main("bench", "--model", str(model_dir), "--batch", bad), "--batch")
+    assert_clean_error(run_main("bench", "--model", str(model_dir), "--batch", "2", "--compare-official"),
+                       "--batch and --compare-official")
