@@ -71,7 +71,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def custom_server():
-    server = Server(FIXTURES / "qwen3-tts-micro" / "model", "--api-key", KEY, "--slots", "4", "--max-queue", "4")
+    server = Server(FIXTURES / "qwen3-tts-micro" / "model", "--api-key", KEY, "--slots", "4", "--max-queue", "16")
     yield server
     server.stop()
 
