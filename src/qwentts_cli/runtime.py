@@ -427,22 +427,47 @@ class Synthesizer:
         yield from self.stream_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, times)
 
     def stream_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
-                      times: StepTimes | None = None) -> Iterator[AudioChunk]:
-        """Audio chunks of (piece index, its frames) made elsewhere (`ordered_frames`), decoded as
-        `stream` decodes them."""
-        decoder = self.chunk_decoder(req, times)
+                      times: StepTimes | None = None, decode_lock=None) -> Iterator[AudioChunk]:
+        """Audio chunks of (piece index, its frames) made elsewhere (`ordered_frames`, the server's
+        scheduler), decoded as `stream` decodes them. `decode_lock` (a threading.Lock) is held
+        around each decode: threads that decode for many streams take turns instead of
+        oversubscribing the cores."""
+        decoder = self.codec.stream()
+        if req.voice is not None and req.voice.ref_codes is not None:
+            # The reference's codes first, their audio dropped: the decoder's context is then what
+            # the official one-shot decode of reference + generated codes sees.
+            decoder.prime(req.voice.ref_codes.to(self.device))
         for piece, frames in pieces_frames:
-            decoder.start(piece)
+            # Each piece starts its chunk schedule again (its first audio leaves after one frame)
+            # and its last chunk leaves when it ends, before the next text is waited for; a chunk
+            # holds one piece's frames. The decoder's state carries on, so the audio is unchanged.
+            sizes = chunk_schedule(req.chunk_frames, req.largest_chunk)
+            size = next(sizes)
+            pending: list[torch.Tensor] = []
             for frame in frames:
-                chunk = decoder.push(frame)
-                if chunk is not None:
-                    yield chunk
-            yield decoder.end()
+                pending.append(frame)
+                if len(pending) >= size:
+                    yield self._decode_chunk(decoder, pending, piece, times, lock=decode_lock)
+                    pending = []
+                    size = next(sizes)
+            if pending:
+                yield self._decode_chunk(decoder, pending, piece, times, piece_end=True, lock=decode_lock)
+            else:
+                yield AudioChunk(np.zeros(0, dtype=np.float32), np.zeros((0, 16), dtype=np.int64), piece, piece_end=True)
         decoder.flush()
 
-    def chunk_decoder(self, req: ResolvedRequest, times: StepTimes | None = None) -> "ChunkDecoder":
-        """The streamed decode of one request, frame by frame (see ChunkDecoder)."""
-        return ChunkDecoder(self, req, times)
+    def _decode_chunk(self, decoder, frames: list[torch.Tensor], piece: int, times: StepTimes | None,
+                      piece_end: bool = False, lock=None) -> AudioChunk:
+        codes = torch.stack(frames)  # (k, 16)
+        t = times.clock(self.device) if times else 0.0
+        if lock is None:
+            samples = decoder.push(codes)
+        else:
+            with lock:
+                samples = decoder.push(codes)
+        if times:
+            times.codec += times.clock(self.device) - t
+        return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece, piece_end)
 
     def synthesize(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                    on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
@@ -482,61 +507,6 @@ class Synthesizer:
         if times:
             times.codec += times.clock(self.device) - t
         return SynthesisResult(codes.cpu().numpy(), _finite(audio.float().cpu().numpy().reshape(-1)))
-
-
-class ChunkDecoder:
-    """One request's streamed decode: frames in, `AudioChunk`s out, in `Synthesizer.stream`'s schedule.
-
-    Each piece starts the chunk schedule again (its first audio leaves after `chunk_frames`
-    frames) and its last chunk leaves when it ends; a chunk holds one piece's frames. The
-    codec's state carries on from piece to piece, so the chunks joined equal a one-shot decode.
-    The server's engine thread drives one per request (server/scheduler.py).
-    """
-
-    def __init__(self, synth: "Synthesizer", req: ResolvedRequest, times: StepTimes | None = None):
-        self.synth, self.req, self.times = synth, req, times
-        self.decoder = synth.codec.stream()
-        if req.voice is not None and req.voice.ref_codes is not None:
-            # The reference's codes first, their audio dropped: the decoder's context is then what
-            # the official one-shot decode of reference + generated codes sees.
-            self.decoder.prime(req.voice.ref_codes.to(synth.device))
-        self.piece = 0
-        self.pending: list[torch.Tensor] = []
-        self.size = 1
-
-    def start(self, piece: int) -> None:
-        self.piece, self.pending = piece, []
-        self.sizes = chunk_schedule(self.req.chunk_frames, self.req.largest_chunk)
-        self.size = next(self.sizes)
-
-    def push(self, frame: torch.Tensor) -> AudioChunk | None:
-        """A frame of the current piece -> a chunk when one is due."""
-        self.pending.append(frame)
-        if len(self.pending) < self.size:
-            return None
-        chunk = self._decode()
-        self.size = next(self.sizes)
-        return chunk
-
-    def end(self) -> AudioChunk:
-        """The piece's last chunk (it may hold no samples)."""
-        if self.pending:
-            return self._decode(piece_end=True)
-        return AudioChunk(np.zeros(0, dtype=np.float32), np.zeros((0, 16), dtype=np.int64), self.piece, piece_end=True)
-
-    def flush(self) -> None:
-        self.decoder.flush()
-
-    def _decode(self, piece_end: bool = False) -> AudioChunk:
-        codes = torch.stack(self.pending)  # (k, 16)
-        self.pending = []
-        times, device = self.times, self.synth.device
-        t = times.clock(device) if times else 0.0
-        samples = self.decoder.push(codes)
-        if times:
-            times.codec += times.clock(device) - t
-        return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), self.piece,
-                          piece_end)
 
 
 def _ran_on(index: int, reason: str) -> None:

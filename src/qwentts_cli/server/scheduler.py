@@ -1,7 +1,7 @@
 """Requests from many clients through one batched engine: continuous batching across requests.
 
 One thread owns the model's `BatchEngine` (generate/batch.py) and steps it; request threads
-submit a `Stream` (its pieces of text, spoken in order) and read its audio as it is decoded. A
+submit a `Stream` (its pieces of text, spoken in order) and read its frames as they come. A
 stream holds at most one slot at a time: its next piece joins as its current one ends (in
 the slot it frees, so a long text keeps its turn), and waiting streams take free slots in
 arrival order. So every running request makes progress at every step, and a new request
@@ -20,6 +20,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 
+import torch
+
 from qwentts_cli.generate.batch import BatchEngine, Row
 from qwentts_cli.generate.guard import RunOnGuard
 
@@ -32,19 +34,16 @@ class QueueFull(Exception):
 
 
 class Stream:
-    """One request: its pieces' row makers in order, and its decoder; read `chunks()` from the
-    request's thread.
+    """One request: its pieces' row makers in order; read `pieces()` from the request's thread.
 
-    The engine thread decodes each stream's frames as they come (one thread runs the codec, in
-    turn with the steps: on a small CPU, request threads decoding beside the engine thread
-    fought it for the cores and the GIL) and hands out ("chunk", piece, AudioChunk), ("error",
-    piece, exception) and a final _END.
+    Events from the engine thread: ("frame", piece, codes), ("end", piece, why the guard stopped
+    it or None), ("error", piece, exception), and a final _END.
     """
 
-    def __init__(self, rows: Iterator[RowMaker], decoder):
+    def __init__(self, rows: Iterator[RowMaker]):
         self._rows = enumerate(rows)
-        self.decoder = decoder  # runtime.ChunkDecoder
         self._events: queue.Queue = queue.Queue()
+        self._held = None
         self.cancelled = False
         self.slot: int | None = None
         self.piece = -1
@@ -53,15 +52,40 @@ class Stream:
 
     # -- the request's side -----------------------------------------------------------------
 
-    def chunks(self) -> Iterator:
-        """The request's audio chunks in order, as they are decoded; a piece's error is raised."""
+    def pieces(self) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+        """(piece index, its frames) in order, as the engine makes them; a piece's error is raised."""
         while True:
-            kind, _, value = self._events.get()
-            if kind == "end":
+            kind, piece, value = event = self._next()
+            if kind == "end" and piece < 0:
                 return
             if kind == "error":
                 raise value
-            yield value
+            if kind == "frame":
+                self._held = event  # its frames start with this one
+            else:
+                self._note(piece, value)
+            yield piece, self._frames(piece) if kind == "frame" else iter(())
+
+    def _frames(self, piece: int) -> Iterator[torch.Tensor]:
+        while True:
+            kind, _, value = self._next()
+            if kind == "frame":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                self._note(piece, value)
+                return
+
+    def _note(self, piece: int, why: str | None) -> None:
+        if why is not None:
+            self.stopped.append((piece, why))
+
+    def _next(self):
+        if self._held is not None:
+            event, self._held = self._held, None
+            return event
+        return self._events.get()
 
     def cancel(self) -> None:
         """The client went away: the engine drops the row at its next step."""
@@ -72,22 +96,17 @@ class Stream:
     def put(self, kind: str, value=None) -> None:
         self._events.put((kind, self.piece, value))
 
-    def fail(self, error: BaseException) -> None:
-        self.put("error", error)
-        self._events.put(_END)
-
     def next_row(self) -> Row | None:
         """The next piece's row (its guard kept here), None when there is none; an error ends the stream."""
         try:
             self.piece, make = next(self._rows)
             row, self.guard = make()
-            self.decoder.start(self.piece)
             return row
         except StopIteration:
-            self.decoder.flush()
             self._events.put(_END)
         except Exception as e:  # the piece's own error (empty, too long), raised in the request's thread
-            self.fail(e)
+            self.put("error", e)
+            self._events.put(_END)
         return None
 
 
@@ -167,30 +186,22 @@ class Scheduler:
         except BaseException as e:  # a broken model: every stream hears it, later submits too
             self.error = e
             for stream in list(self._running.values()) + list(self._waiting):
-                stream.fail(e)
+                stream.put("error", e)
+                stream._events.put(_END)
 
     def _deliver(self, event) -> None:
         stream: Stream = event.tag
-        try:
-            if event.codes is not None:
-                why = stream.guard.check(event.codes) if stream.guard is not None else None
-                if why is not None:  # as the unbatched loop: the frame that trips the guard is not kept
-                    self.engine.cancel(event.slot)
-                    self._end_piece(stream, why)
-                    return
-                chunk = stream.decoder.push(event.codes)
-                if chunk is not None:
-                    stream.put("chunk", chunk)
-            if event.last:
-                self._end_piece(stream, None)
-        except Exception as e:  # this stream's decode failed (a damaged codec): it alone ends
-            self.engine.cancel(event.slot)
-            self._running.pop(stream.slot, None)
-            stream.fail(e)
+        if event.codes is not None:
+            why = stream.guard.check(event.codes) if stream.guard is not None else None
+            if why is not None:  # as the unbatched loop: the frame that trips the guard is not kept
+                self.engine.cancel(event.slot)
+                self._end_piece(stream, why)
+                return
+            stream.put("frame", event.codes)
+        if event.last:
+            self._end_piece(stream, None)
 
     def _end_piece(self, stream: Stream, why: str | None) -> None:
         del self._running[stream.slot]
-        if why is not None:
-            stream.stopped.append((stream.piece, why))
-        stream.put("chunk", stream.decoder.end())
+        stream.put("end", why)
         self._admit(stream)  # its next piece takes the slot it frees

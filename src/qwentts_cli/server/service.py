@@ -63,6 +63,10 @@ class SpeechService:
         self.ready = threading.Event()
         self.model_id = "qwen3-tts"
         self.load_s = None
+        # One decode at a time across requests: the engine thread and one decoder share the
+        # cores, instead of every request's thread running the codec at once (see
+        # docs/benchmark.md, "The server").
+        self._decode_lock = threading.Lock()
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class SpeechService:
             for i, text in enumerate(pieces):
                 yield lambda text=text, i=i: synth.piece_row(text, request, None if seed is None else seed + i)
 
-        return request, self.scheduler.submit(Stream(rows(), synth.chunk_decoder(request)))
+        return request, self.scheduler.submit(Stream(rows()))
 
     def _pieces(self, fields: SpeechFields, language: str) -> list[str]:
         from qwentts_cli.text.feed import pieces_of_text
@@ -194,10 +198,9 @@ class SpeechService:
         return pieces
 
     def audio(self, request, stream) -> Iterator:
-        """The stream's audio chunks (runtime.AudioChunk), decoded by the engine thread as its frames
-        come; cancels it when closed."""
+        """The stream's audio chunks (runtime.AudioChunk), decoded as they come; cancels it when closed."""
         try:
-            yield from stream.chunks()
+            yield from self.synth.stream_pieces(stream.pieces(), request, decode_lock=self._decode_lock)
         finally:
             stream.cancel()
 
