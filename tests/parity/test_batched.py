@@ -148,3 +148,19 @@ def test_a_batch_of_zero_is_refused(synthesizer):
     with pytest.raises(UsageError) as error:
         synthesizer.synthesize("Hello.", speaker="ryan", batch=0)
     assert error.value.render(option_name) == "--batch must be at least 1, not 0"
+
+
+def test_a_piece_past_the_context_fails_alone(synthesizer):
+    from qwentts_cli.errors import ContextExceeded
+
+    context = synthesizer.config.talker.stack.max_position_embeddings
+    ok = synthesizer.resolve(speaker="ryan", max_frames=4)
+    utterances = [("Hello there.", ok, None), ("Hello there.", synthesizer.resolve(speaker="ryan", max_frames=context), None),
+                  ("Hello again.", ok, None)]
+    got = []
+    for i, frames in synthesizer.ordered_frames(utterances, 3):
+        try:
+            got.append(len(list(frames)))
+        except ContextExceeded:
+            got.append("refused")
+    assert got == [4, "refused", 4]

@@ -93,11 +93,11 @@ class OrderedRows:
             self._queued.append(job)
             try:
                 row, job.guard = job.make_row()
+                row.tag = job
+                job.slot = self.engine.join(row)  # refuses a prompt and frame cap past the context
             except Exception as e:  # the job's own error, raised when the caller reaches it
                 job.error, job.done = e, True
                 continue
-            row.tag = job
-            job.slot = self.engine.join(row)
             self._by_slot[job.slot] = job
 
     def _advance(self) -> None:

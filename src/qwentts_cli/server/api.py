@@ -181,8 +181,11 @@ def create_app(service: SpeechService, *, api_key: str | None = None, max_body_b
         try:
             first = await anyio.to_thread.run_sync(_next_chunk, chunks)
         except QwenTTSError as e:
-            chunks.close()
+            stream.cancel()
             raise _library_error(e) from None
+        except BaseException:  # the client went away before its first audio: free the slot
+            stream.cancel()
+            raise
         service_metrics.ttfa.observe(time.perf_counter() - started)
         return StreamingResponse(_body(chunks, first, encoder, sse, service_metrics, started, stream),
                                  media_type="text/event-stream" if sse else MEDIA_TYPES[fmt])

@@ -96,6 +96,11 @@ class Stream:
     def put(self, kind: str, value=None) -> None:
         self._events.put((kind, self.piece, value))
 
+    def fail(self, error: BaseException) -> None:
+        """End the stream with `error`, raised in the request's thread."""
+        self.put("error", error)
+        self._events.put(_END)
+
     def next_row(self) -> Row | None:
         """The next piece's row (its guard kept here), None when there is none; an error ends the stream."""
         try:
@@ -105,8 +110,7 @@ class Stream:
         except StopIteration:
             self._events.put(_END)
         except Exception as e:  # the piece's own error (empty, too long), raised in the request's thread
-            self.put("error", e)
-            self._events.put(_END)
+            self.fail(e)
         return None
 
 
@@ -151,16 +155,20 @@ class Scheduler:
 
     def _admit(self, stream: Stream) -> bool:
         """Put the stream's next row in a free slot; False when it has none left (it has ended)."""
-        while not stream.cancelled:
-            row = stream.next_row()
-            if row is None:
-                return False
-            row.tag = stream
+        if stream.cancelled:
+            stream._events.put(_END)
+            return False
+        row = stream.next_row()
+        if row is None:
+            return False
+        row.tag = stream
+        try:
             stream.slot = self.engine.join(row)
-            self._running[stream.slot] = stream
-            return True
-        stream._events.put(_END)
-        return False
+        except Exception as e:  # its own error (the prompt and frame cap past the context): it alone ends
+            stream.fail(e)
+            return False
+        self._running[stream.slot] = stream
+        return True
 
     def _loop(self) -> None:
         try:
@@ -186,8 +194,7 @@ class Scheduler:
         except BaseException as e:  # a broken model: every stream hears it, later submits too
             self.error = e
             for stream in list(self._running.values()) + list(self._waiting):
-                stream.put("error", e)
-                stream._events.put(_END)
+                stream.fail(e)
 
     def _deliver(self, event) -> None:
         stream: Stream = event.tag
