@@ -344,11 +344,11 @@ class Synthesizer:
             for frame in frames:
                 yield i, frame
 
-    def batch_engine(self, slots: int, times: StepTimes | None = None) -> BatchEngine:
+    def batch_engine(self, slots: int, times: StepTimes | None = None, prefills_per_step: int = 1) -> BatchEngine:
         """A batched frame engine over this model's talker (generate/batch.py)."""
         if slots < 1:
             raise UsageError(f"<batch> must be at least 1, not {slots}")
-        return BatchEngine(self.talker, self.config, slots, times)
+        return BatchEngine(self.talker, self.config, slots, times, prefills_per_step)
 
     def ordered_frames(self, utterances: Iterable[tuple[str, ResolvedRequest, int | None]], batch: int,
                        times: StepTimes | None = None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:

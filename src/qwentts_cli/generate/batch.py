@@ -4,8 +4,9 @@ On a CPU a frame step is bound by reading the weights (the talker's 0.43 G param
 the code predictor's 15 times); B rows in one step read them once. The engine keeps a fixed
 number of slots, and at every frame boundary:
 
-1. one row that joined is prefilled into its own cache row (`Talker.forward(..., row=slot)`:
-   the same shapes, hence the same values, as alone); other newcomers wait a step each;
+1. rows that joined are prefilled, each into its own cache row (`Talker.forward(..., row=slot)`:
+   the same shapes, hence the same values, as alone): one per step by default, the others
+   waiting a step each, or all at once (`prefills_per_step`, the server);
 2. codebook 0 is picked for every row (generate/rows.py: each row its own settings, state and
    generator); one host read of the picks finds the rows that said EOS;
 3. the code predictor runs over all rows at once (its 15 steps start from position 0 for
@@ -79,10 +80,15 @@ class _Slot:
 class BatchEngine:
     """A fixed number of slots stepping together (see the module docstring)."""
 
-    def __init__(self, talker: Talker, cfg: TTSConfig, slots: int, times: StepTimes | None = None):
+    def __init__(self, talker: Talker, cfg: TTSConfig, slots: int, times: StepTimes | None = None,
+                 prefills_per_step: int = 1):
+        """`prefills_per_step`: newcomers prefilled at one frame boundary. 1 (a text's pieces) keeps
+        the first piece's first audio one prefill away; a server takes every newcomer at once, so
+        that requests arriving together all start at the next step (their time to first audio)."""
         if slots < 1:
             raise ValueError("a batch engine needs at least one slot")
         self.talker, self.cfg, self.slots, self.times = talker, cfg, slots, times
+        self.prefills_per_step = max(1, prefills_per_step)
         norm = talker.model.norm.weight  # float, of the compute dtype, even with int8 linears
         self.device, self.dtype = norm.device, norm.dtype
         tc = cfg.talker
@@ -158,10 +164,10 @@ class BatchEngine:
         clock = StepTimes.clock
         t0 = clock(self.device) if self.times else 0.0
         waiting = [i for i, s in enumerate(self.state) if s is not None and not s.prefilled]
-        if waiting:
-            # One prefill per step: a joining row costs the running ones one prefill's wait, not
-            # one per newcomer (the first audio of a batch, and a server's running streams).
-            self._prefill(waiting[0])
+        # By default one prefill per step: a joining row costs the running ones one prefill's
+        # wait, not one per newcomer (the first audio of a text's first piece).
+        for i in waiting[: self.prefills_per_step]:
+            self._prefill(i)
         active = [i for i, s in enumerate(self.state) if s is not None and s.prefilled]
         if not active:
             return []

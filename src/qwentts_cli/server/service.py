@@ -86,7 +86,9 @@ class SpeechService:
             checkpoint = open_checkpoint(s.model)
             self.synth = Synthesizer.load(checkpoint, device=s.device, dtype=s.dtype, quantize=s.quantize)
             self.model_id = checkpoint_id(checkpoint.path)
-            self.scheduler = Scheduler(self.synth.batch_engine(s.slots), s.max_waiting, on_step)
+            # Every newcomer prefilled at the next step: requests that arrive together start together.
+            self.scheduler = Scheduler(self.synth.batch_engine(s.slots, prefills_per_step=s.slots), s.max_waiting,
+                                       on_step)
             self._warm_up()
             self.load_s = time.perf_counter() - t0
             self.ready.set()
