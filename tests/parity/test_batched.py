@@ -164,3 +164,16 @@ def test_a_piece_past_the_context_fails_alone(synthesizer):
         except ContextExceeded:
             got.append("refused")
     assert got == [4, "refused", 4]
+
+
+def test_every_newcomer_prefilled_at_once_gives_the_same_codes(synthesizer):
+    """The server's engine prefills all waiting rows at one frame boundary."""
+    from qwentts_cli.generate.schedule import Job, OrderedRows
+
+    names = GOLDEN_CASES + GOLDEN_CASES[:2]
+    requests = [synthesizer.resolve(**golden_request(load_case(n), synthesizer.greedy)) for n in names]
+    jobs = [Job(lambda n=n, r=r: synthesizer.piece_row(load_case(n)["text"], r, None), tag=n)
+            for n, r in zip(names, requests)]
+    engine = synthesizer.batch_engine(4, prefills_per_step=4)
+    for job, frames in OrderedRows(engine, jobs):
+        np.testing.assert_array_equal(torch.stack(list(frames)).numpy(), np.array(load_case(job.tag)["codes"]))
