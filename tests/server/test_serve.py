@@ -161,11 +161,12 @@ def test_a_client_that_goes_away_frees_its_slot(custom_server):
 
 
 def test_a_flood_past_the_queue_gets_429s_and_the_server_stays_up():
-    # One slot and one place in the queue: of eight clients at once, most are turned away.
+    # One slot and one place in the queue: of eight clients at once, most are turned away (each
+    # request is 60 frames, far longer than eight connections take to arrive).
     server = Server(FIXTURES / "qwen3-tts-micro" / "model", "--slots", "1", "--max-queue", "1")
     try:
         body = {"model": "tts-1", "input": "Hello there, this is a long sentence to keep a slot busy.",
-                "voice": "ryan", "response_format": "pcm", "max_frames": 25, "seed": 1}
+                "voice": "ryan", "response_format": "pcm", "max_frames": 60, "greedy": True}
 
         def post(_):
             with httpx.Client(base_url=server.url, trust_env=False, timeout=120) as own:
@@ -178,7 +179,7 @@ def test_a_flood_past_the_queue_gets_429s_and_the_server_stays_up():
         busy = next(r for r in responses if r.status_code == 429)
         assert busy.headers["retry-after"] == "2" and busy.json()["error"]["code"] == "queue_full"
         done = [r.content for r in responses if r.status_code == 200]
-        assert all(d == done[0] for d in done) and len(done[0]) == 25 * 1920 * 2  # seeded: the same audio
+        assert all(d == done[0] for d in done) and len(done[0]) == 60 * 1920 * 2  # greedy: the same audio
         with httpx.Client(base_url=server.url, trust_env=False, timeout=60) as http:
             assert http.get("/health").json() == {"status": "ok"}
             assert http.post("/v1/audio/speech", json=body).status_code == 200

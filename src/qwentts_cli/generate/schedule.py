@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from qwentts_cli.errors import QwenTTSError
 from qwentts_cli.generate.batch import BatchEngine, Row
 from qwentts_cli.generate.guard import RunOnGuard
 
@@ -95,7 +96,7 @@ class OrderedRows:
                 row, job.guard = job.make_row()
                 row.tag = job
                 job.slot = self.engine.join(row)  # refuses a prompt and frame cap past the context
-            except Exception as e:  # the job's own error, raised when the caller reaches it
+            except QwenTTSError as e:  # the job's own error, raised when the caller reaches it
                 job.error, job.done = e, True
                 continue
             self._by_slot[job.slot] = job
