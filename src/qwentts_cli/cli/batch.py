@@ -19,6 +19,7 @@ import sys
 import warnings
 from collections import deque
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -173,53 +174,50 @@ class _Plan:
     out: object = None
 
 
-def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads,
-         batch: int = 1) -> None:
-    import torch
+def done_before(item, defaults: dict, previous: dict, out_dir: Path) -> dict | None:
+    """The last run's manifest line for an item whose output is complete (same fingerprint, file
+    present), marked skipped; None when it must run."""
+    name = item.file or f"{item.id}.{defaults['fmt']}"
+    old = previous.get(item.id)
+    if (item.error is None and old and old.get("status") in ("ok", "skipped")
+            and old.get("input") == _fingerprint(item, defaults) and (out_dir / name).is_file()):
+        return {**old, "status": "skipped"}
+    return None
 
-    from qwentts_cli.cli.progress import BatchProgress
-    from qwentts_cli.cli.signals import Interrupted, interruptible
-    from qwentts_cli.cli.speak import OutputSpec, speak
-    from qwentts_cli.cli.synth import _pieces
-    from qwentts_cli.outputs import check_output, write_output
-    from qwentts_cli.request import SynthesisRequest
-    from qwentts_cli.runtime import Synthesizer
-    from qwentts_cli.voices import find_voice, load_voice
 
-    if threads:
-        torch.set_num_threads(threads)
-    previous = _previous(out_dir / MANIFEST)
-    entries: list[dict] = []
+class ItemSpeaker:
+    """The model, loaded once, and the items spoken into files in `out_dir`: the local run's and
+    each Ray worker's (cli/batch_ray.py) one engine."""
 
-    def save_manifest() -> None:
-        # This run's lines, then the last run's for the items not reached yet: an interrupted rerun
-        # must not forget what an earlier run finished.
-        done = {e["id"] for e in entries}
-        rest = [previous[item.id] for item in items if item.id not in done and item.id in previous]
-        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries + rest).encode("utf-8")
-        write_output(manifest_target, lambda f: f.write(text))
+    def __init__(self, checkpoint, defaults: dict, out_dir: Path, *, quantize, dtype, device, batch: int = 1):
+        from qwentts_cli.runtime import Synthesizer
 
-    synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize)
-    sampling = synth.greedy() if defaults["greedy"] else synth.sampling
-    voices: dict = {}
-    failed, status = 0, 0
-    progress = BatchProgress(len(items))
+        self.defaults, self.out_dir, self.batch = defaults, out_dir, batch
+        self.synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize)
+        self.sampling = self.synth.greedy() if defaults["greedy"] else self.synth.sampling
+        self.voices: dict = {}
 
-    def fail(plan: _Plan, e: QwenTTSError) -> None:
+    def _fail(self, plan: _Plan, e: QwenTTSError) -> None:
         from qwentts_cli.cli import option_name
 
         plan.status = "error"
         plan.entry.update(status="error", error=e.render(option_name), file=None)
 
-    def prepare(n: int, item) -> _Plan:
+    def prepare(self, n: int, item, previous: dict) -> _Plan:
         """The item's request, pieces and output, checked; or why it is skipped or failed."""
+        from qwentts_cli.cli.speak import OutputSpec
+        from qwentts_cli.cli.synth import _pieces
+        from qwentts_cli.outputs import check_output
+        from qwentts_cli.request import SynthesisRequest
+        from qwentts_cli.voices import find_voice, load_voice
+
+        defaults, synth, out_dir = self.defaults, self.synth, self.out_dir
         name = item.file or f"{item.id}.{defaults['fmt']}"
         plan = _Plan(n, item, {"id": item.id, "line": item.line, "file": name, "audio_s": 0.0, "frames": 0,
                                "status": "ok", "error": None, "input": _fingerprint(item, defaults)})
-        old = previous.get(item.id)
-        if (item.error is None and old and old.get("status") in ("ok", "skipped")
-                and old.get("input") == plan.entry["input"] and (out_dir / name).is_file()):
-            plan.status, plan.entry = "skipped", {**old, "status": "skipped"}
+        skipped = done_before(item, defaults, previous, out_dir)
+        if skipped is not None:
+            plan.status, plan.entry = "skipped", skipped
             return plan
         try:
             if item.error:
@@ -230,14 +228,14 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
             cloned = None
             if item.ref_audio:
                 key = (item.ref_audio, item.ref_text, bool(item.x_vector_only))
-                if key not in voices:
-                    voices[key] = synth.create_voice(item.ref_audio, item.ref_text, bool(item.x_vector_only))
-                cloned = voices[key]
+                if key not in self.voices:
+                    self.voices[key] = synth.create_voice(item.ref_audio, item.ref_text, bool(item.x_vector_only))
+                cloned = self.voices[key]
             elif voice:
-                if voice not in voices:
-                    voices[voice] = load_voice(find_voice(voice))
-                cloned = voices[voice]
-            item_sampling = sampling
+                if voice not in self.voices:
+                    self.voices[voice] = load_voice(find_voice(voice))
+                cloned = self.voices[voice]
+            item_sampling = self.sampling
             penalty = item.repetition_penalty or defaults["repetition_penalty"]
             if penalty is not None:
                 item_sampling = replace(item_sampling, repetition_penalty=penalty)
@@ -251,37 +249,42 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
                                   dump_codes=check_output(str(out_dir / f"{item.id}.codes.npy"))
                                   if defaults["dump_codes"] else None)
         except QwenTTSError as e:
-            fail(plan, e)
+            self._fail(plan, e)
         return plan
 
-    # Every runnable item's pieces, in order, through one engine: items are prepared as the
-    # engine has room for their pieces, and written in order as their last piece ends.
-    plans: deque[_Plan] = deque()
-    owners: list[_Plan] = []  # the plan of each utterance, by index
+    def speak_items(self, numbered, previous: dict) -> Iterator[_Plan]:
+        """(number, item) pairs -> each one's finished plan, in their order.
 
-    def utterances():
-        for n, item in enumerate(items, 1):
-            plan = prepare(n, item)
-            plans.append(plan)
-            if plan.status != "run":
-                continue
-            seed = plan.request.seed
-            for i, (_, spoken) in enumerate(plan.pieces):
-                owners.append(plan)
-                yield spoken, plan.request, None if seed is None else seed + i, i
+        Every runnable item's pieces go through one engine: items are prepared as the engine has
+        room for their pieces, and each is written as its last piece ends."""
+        plans: deque[_Plan] = deque()
+        owners: list[_Plan] = []  # the plan of each utterance, by index
 
-    def record(plan: _Plan) -> None:
-        nonlocal failed
-        if plan.status == "error":
-            failed += 1
-            typer.echo(f"item {plan.item.id} (line {plan.item.line}): {plan.entry['error']}", err=True)
-        entries.append(plan.entry)
-        save_manifest()
-        progress.done(plan.number, plan.item.id,
-                      "skipped (done before)" if plan.status == "skipped" else plan.entry["status"],
-                      plan.entry["audio_s"])
+        def utterances():
+            for n, item in numbered:
+                plan = self.prepare(n, item, previous)
+                plans.append(plan)
+                if plan.status != "run":
+                    continue
+                seed = plan.request.seed
+                for i, (_, spoken) in enumerate(plan.pieces):
+                    owners.append(plan)
+                    yield spoken, plan.request, None if seed is None else seed + i, i
 
-    def run_item(plan: _Plan, first_frames, shared) -> None:
+        shared = self.synth.ordered_frames(utterances(), self.batch)
+        for index, frames in shared:
+            plan = owners[index]
+            while plans[0] is not plan:  # the skipped and bad items before it
+                yield plans.popleft()
+            plans.popleft()
+            self._run_item(plan, frames, shared)
+            yield plan
+        while plans:
+            yield plans.popleft()
+
+    def _run_item(self, plan: _Plan, first_frames, shared) -> None:
+        from qwentts_cli.cli.speak import speak
+
         taken = 0
 
         def item_frames():
@@ -296,38 +299,76 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", QwenTTSWarning)
-                summary = speak(synth, plan.pieces, plan.request, plan.out, known=len(plan.pieces),
+                summary = speak(self.synth, plan.pieces, plan.request, plan.out, known=len(plan.pieces),
                                 frames=item_frames())
             plan.entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
             notes = [str(w.message) for w in caught if issubclass(w.category, QwenTTSWarning)]
             if notes:  # the guard stopped a piece: the file is kept, and the manifest says so
                 plan.entry["warnings"] = notes
-                for note in notes:
-                    typer.echo(f"warning: item {plan.item.id}: {note}", err=True)
         except QwenTTSError as e:
-            fail(plan, e)
+            self._fail(plan, e)
         for _ in range(len(plan.pieces) - taken):  # a failed item's pieces not reached: dropped
             next(shared)
 
+
+class Recorder:
+    """The manifest (rewritten atomically after each item), the progress bar and the stderr lines."""
+
+    def __init__(self, items, out_dir: Path, manifest_target, previous: dict):
+        from qwentts_cli.cli.progress import BatchProgress
+
+        self.items, self.out_dir, self.target, self.previous = items, out_dir, manifest_target, previous
+        self.entries: list[dict] = []
+        self.failed = 0
+        self.progress = BatchProgress(len(items))
+
+    def record(self, number: int, entry: dict) -> None:
+        from qwentts_cli.outputs import write_output
+
+        if entry["status"] == "error":
+            self.failed += 1
+            typer.echo(f"item {entry['id']} (line {entry['line']}): {entry['error']}", err=True)
+        for note in entry.get("warnings", []) if entry["status"] == "ok" else []:
+            typer.echo(f"warning: item {entry['id']}: {note}", err=True)
+        self.entries.append(entry)
+        # This run's lines, then the last run's for the items not reached yet: an interrupted rerun
+        # must not forget what an earlier run finished.
+        done = {e["id"] for e in self.entries}
+        rest = [self.previous[item.id] for item in self.items if item.id not in done and item.id in self.previous]
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries + rest).encode("utf-8")
+        write_output(self.target, lambda f: f.write(text))
+        self.progress.done(number, entry["id"], "skipped (done before)" if entry["status"] == "skipped"
+                           else entry["status"], entry["audio_s"])
+
+    def finish(self, status: int) -> None:
+        """Exit 130/143 after a signal, 1 if an item failed."""
+        if status:
+            raise typer.Exit(status)
+        if self.failed:
+            typer.echo(f"{self.failed} of {len(self.items)} items failed; see {self.out_dir / MANIFEST}", err=True)
+            raise typer.Exit(1)
+
+
+def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads,
+         batch: int = 1) -> None:
+    import torch
+
+    from qwentts_cli.cli.signals import Interrupted, interruptible
+
+    if threads:
+        torch.set_num_threads(threads)
+    previous = _previous(out_dir / MANIFEST)
+    speaker = ItemSpeaker(checkpoint, defaults, out_dir, quantize=quantize, dtype=dtype, device=device, batch=batch)
+    recorder = Recorder(items, out_dir, manifest_target, previous)
+    status = 0
     try:
         with interruptible():
-            shared = synth.ordered_frames(utterances(), batch)
-            for index, frames in shared:
-                plan = owners[index]
-                while plans[0] is not plan:  # the skipped and bad items before it
-                    record(plans.popleft())
-                plans.popleft()
-                run_item(plan, frames, shared)
-                record(plan)
-            while plans:
-                record(plans.popleft())
+            for plan in speaker.speak_items(enumerate(items, 1), previous):
+                recorder.record(plan.number, plan.entry)
     except Interrupted as e:
         status = e.status
-        typer.echo(f"interrupted; {len(entries)} of {len(items)} items done, in {out_dir / MANIFEST}", err=True)
+        typer.echo(f"interrupted; {len(recorder.entries)} of {len(items)} items done, in {out_dir / MANIFEST}",
+                   err=True)
     finally:
-        progress.close()
-    if status:
-        raise typer.Exit(status)
-    if failed:
-        typer.echo(f"{failed} of {len(items)} items failed; see {out_dir / MANIFEST}", err=True)
-        raise typer.Exit(1)
+        recorder.progress.close()
+    recorder.finish(status)
