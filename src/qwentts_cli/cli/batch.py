@@ -56,6 +56,10 @@ def batch(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     batch_size: int = typer.Option(
         DEFAULT_BATCH, "--batch", help="Pieces generated at once, across items (the same audio; 1: one after another)."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray", help="Run on a Ray cluster: local (start one here), auto (the one `ray start` made here), "
+        "or the head's HOST:PORT. Needs the [ray] extra and an --out-dir every worker sees."),
+    workers: int = typer.Option(1, "--workers", min=1, help="With --ray: model copies (actors), one per GPU or CPU slot."),
 ) -> None:
     """Speak every item of INPUT into its own file in --out-dir, with a manifest; a rerun resumes.
 
@@ -70,6 +74,8 @@ def batch(
       qwentts batch items.jsonl --out-dir out/ --format flac --greedy
 
       cat items.jsonl | qwentts batch - --out-dir out/
+
+      qwentts batch items.jsonl --out-dir /shared/out --ray local --workers 2
     """
     from qwentts_cli.batch_input import check_output_names, parse_items
     from qwentts_cli.load.checkpoint import open_checkpoint
@@ -77,6 +83,12 @@ def batch(
 
     if batch_size < 1:
         raise UsageError(f"--batch must be at least 1, not {batch_size}")
+    if workers > 1 and ray_address is None:
+        raise UsageError("--workers goes with --ray (one process runs one model; add --ray local)")
+    if ray_address is not None:
+        from qwentts_cli.cli.batch_ray import check_address
+
+        check_address(ray_address)  # before anything is read
     if audio_format not in FORMATS:
         raise UsageError(f"unknown --format {audio_format!r}; use one of: {', '.join(FORMATS)}")
     if input_format not in ("auto", "text", "jsonl", "csv"):
@@ -100,6 +112,12 @@ def batch(
                     dump_codes=dump_codes, guard=max_frames_per_token if guard else None,
                     # what else makes the audio: the checkpoint and how it runs (a rerun with another redoes all)
                     model=checkpoint.path, quantize=quantize, dtype=dtype, device=device)
+    if ray_address is not None:
+        from qwentts_cli.cli.batch_ray import run_ray
+
+        run_ray(ray_address, workers, checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize,
+                dtype=dtype, device=device, threads=threads, batch=batch_size)
+        return
     _run(checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize, dtype=dtype, device=device,
          threads=threads, batch=batch_size)
 

@@ -24,7 +24,14 @@ def interruptible():
     """Turn Ctrl-C, SIGTERM and SIGHUP (a closed terminal) into one orderly stop (exit 128 + signal).
 
     A second signal while the first is being handled is ignored, so the cleanup runs to its end.
+    Outside the main thread (a Ray worker's actor thread) Python delivers no signals: there the
+    process that owns the thread decides, and this does nothing.
     """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def on_signal(signum, frame):
         for sig in STOP_SIGNALS:
