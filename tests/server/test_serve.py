@@ -228,6 +228,8 @@ def test_keys_and_body_limits(custom_server):
         assert http.get("/health").status_code == 200  # the one open endpoint
         big = http.post("/v1/audio/speech", content=b"x" * (2 << 20), headers=custom_server.auth)
         assert big.status_code == 413 and big.json()["error"]["code"] == "body_too_large"
+        missing = http.get("/v1/nothing", headers=custom_server.auth)
+        assert missing.status_code == 404 and set(missing.json()["error"]) == {"message", "type", "param", "code"}
         models = http.get("/v1/models", headers=custom_server.auth).json()
         assert models["data"][0]["id"] == "model" and models["object"] == "list"
         voices = http.get("/v1/audio/voices", headers=custom_server.auth).json()["voices"]
@@ -251,6 +253,9 @@ def test_voices_are_made_used_and_removed_over_http(base_server):
         junk = http.post("/v1/audio/voices", data={"name": "junk", "x_vector_only": "true"},
                          files={"file": ("ref.wav", b"not audio", "audio/wav")})
         assert junk.status_code == 400 and "cannot read" in junk.json()["error"]["message"]
+        garbled = http.post("/v1/audio/voices", content=b"--x\r\nnot a part",
+                            headers={"Content-Type": "multipart/form-data; boundary=x"})
+        assert garbled.status_code == 400 and "error" in garbled.json()
         assert http.get("/v1/audio/voices").json()["voices"] == [{"name": "anna", "type": "saved"}]
         said = http.post("/v1/audio/speech", json={"model": "model", "input": "Hello.", "voice": "anna",
                                                    "response_format": "pcm", "max_frames": 5, "greedy": True})

@@ -27,6 +27,7 @@ import time
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qwentts_cli.errors import QwenTTSError, UnknownChoice
 from qwentts_cli.server.encode import FORMATS, MEDIA_TYPES, SUPPORTED, Encoder
@@ -91,6 +92,12 @@ def create_app(service: SpeechService, *, api_key: str | None = None, max_body_b
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
         return e.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        # Starlette's own (a malformed multipart body, an unknown route, a wrong method), in OpenAI's shape.
+        return ApiError(e.status_code, str(e.detail), code="not_found" if e.status_code == 404 else None,
+                        headers=getattr(e, "headers", None)).response()
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception):
