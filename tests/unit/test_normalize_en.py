@@ -134,8 +134,27 @@ ABBREVIATIONS = [
 ]
 
 
+# Round two (issue 15): classes a careful reader says differently from the digits' plain reading.
+ROUND_TWO = [
+    ("Call 555-123-4567 today.", "Call five five five, one two three, four five six seven today."),
+    ("1-800-555-0199", "one, eight zero zero, five five five, zero one nine nine"),
+    ("555.123.4567", "five five five, one two three, four five six seven"),
+    ("Ping 192.168.0.10 now", "Ping one nine two dot one six eight dot zero dot one zero now"),
+    ("Open 9am-5pm daily.", "Open nine a m to five p m daily."),
+    ("from 9:30 a.m. – 5:05 p.m.", "from nine thirty a m to five oh five p m"),
+    ("The '90s and the mid-80s", "The nineties and the mid-eighties"),
+    ("in the 70s", "in the seventies"),
+    ("It took 90s.", "It took ninety seconds."),  # bare: seconds, as before
+    ("Q3 2024 results", "Q three twenty twenty-four results"),
+    ("Add 2 1/2 cups", "Add two and a half cups"),
+    ("1 3/4 miles", "one and three quarters miles"),
+    ("2 5/8 inch", "two and five eighths inch"),
+]
+
+
 @pytest.mark.parametrize(
-    "text,expected", NUMBERS + ORDINALS_YEARS + ROMAN + MONEY + DATES_TIMES + UNITS + PHONES_ADDRESSES + ABBREVIATIONS
+    "text,expected",
+    NUMBERS + ORDINALS_YEARS + ROMAN + MONEY + DATES_TIMES + UNITS + PHONES_ADDRESSES + ABBREVIATIONS + ROUND_TWO,
 )
 def test_en(text, expected):
     assert en(text) == expected
@@ -150,3 +169,10 @@ PROSE_EN = """It was the best of times, it was the worst of times; it was the ag
 
 def test_plain_prose_unchanged():
     assert en(PROSE_EN) == PROSE_EN
+
+
+def test_round_two_rules_leave_words_alone():
+    # An octet past 255 is no address; words that look like the new rules' tokens stay words.
+    assert "dot" not in en("999.1.1.1")
+    for text in ("I am here at last.", "Q and A", "Pm me later.", "She said 'so' twice.", "Mid-air, the end."):
+        assert en(text) == text, text

@@ -279,14 +279,67 @@ def _cardinal(m: re.Match) -> str:
 _loose_digits = loose_digits_reader(cardinal, digits)
 
 
+def _us_phone(m: re.Match) -> str:  # 555-123-4567, 1-800-555-0199, 555.123.4567
+    return ", ".join(digits(g) for g in re.findall(r"\d+", m.group(0)))
+
+
+def _ip_address(m: re.Match) -> str | None:  # 192.168.0.10 -> one nine two dot one six eight dot zero dot one zero
+    octets = m.group(0).split(".")
+    if any(int(o) > 255 for o in octets):
+        return None
+    return " dot ".join(digits(o) for o in octets)
+
+
+_DECADE_WORDS = {2: "twenties", 3: "thirties", 4: "forties", 5: "fifties", 6: "sixties", 7: "seventies",
+                 8: "eighties", 9: "nineties"}
+
+
+def _short_decade(m: re.Match) -> str:  # '90s, mid-80s, the 70s -> nineties, mid-eighties, the seventies
+    pre = m.group("pre")
+    return ("" if pre in ("'", "\u2019") else pre) + _DECADE_WORDS[int(m.group("n")[0])]
+
+
+def _time_range(m: re.Match) -> str | None:  # 9am-5pm, 9:30 a.m.–5 p.m. -> nine a m to five p m
+    sides = []
+    for h, mm, ampm in ((m.group("h1"), m.group("m1"), m.group("ap1") or m.group("ap2")),
+                        (m.group("h2"), m.group("m2"), m.group("ap2"))):
+        hour = int(h)
+        if not 1 <= hour <= 12 or (mm is not None and int(mm) > 59):
+            return None
+        minutes = "" if mm is None or int(mm) == 0 else " " + (f"oh {cardinal(int(mm))}" if int(mm) < 10
+                                                              else cardinal(int(mm)))
+        sides.append(f"{cardinal(hour)}{minutes} {_say_ampm(ampm)}")
+    return " to ".join(sides)
+
+
+def _mixed_fraction(m: re.Match) -> str | None:  # 2 1/2 -> two and a half; 1 3/4 -> one and three quarters
+    num, den = int(m.group("a")), int(m.group("b"))
+    if not (0 < num < den <= 16):
+        return None
+    one, many = _FRACTION_NAMES.get(den) or (ordinal(den), ordinal(den) + "s")
+    part = f"a {one}" if num == 1 else f"{cardinal(num)} {many}"
+    return f"{number(m.group('w'))} and {part}"
+
+
+def _quarter(m: re.Match) -> str:  # Q3 2024 -> Q three twenty twenty-four
+    return f"Q {cardinal(int(m.group('q')))} {year(int(m.group('y')))}"
+
+
 _AMPM = r"(?P<ampm>[ap]\.?m\.?(?!\w))"
 _CUR_BEFORE = alternation(CURRENCY_BEFORE)
 _MULT = rf"(?:{SP}?(?P<mult>{alternation(MULTIPLIERS)})(?!\w))?"
+
+_AP1 = r"(?P<ap1>[ap]\.?m\.?(?!\w))"
+_AP2 = r"(?P<ap2>[ap]\.?m\.?(?!\w))"
 
 RULES = [
     Rule("email", EMAIL_RE, _address),
     Rule("url", URL_RE, _address),
     Rule("phone", PHONE_RE, _phone),
+    # After the generic phone (+1 555-010-9999 is its), before the ranges, which would read
+    # 555-123-4567 as a subtraction.
+    Rule("us phone", re.compile(r"(?<![\w+.,/-])(?:1-)?\d{3}([-.])\d{3}\1\d{4}(?![\w-]|[.,]\d)"), _us_phone),
+    Rule("ip address", re.compile(r"(?<![\w.,\d])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|[.,]\d)"), _ip_address),
     Rule("local phone", LOCAL_PHONE_RE, _phone),
     Rule("dotted date", re.compile(rf"{B}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.(?P<y>\d{{4}}){E}"), _dotted_date),
     Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{4}}){E}"), _slashed_date),
@@ -297,10 +350,18 @@ RULES = [
     Rule("day month", re.compile(
         rf"{B}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{SP}(?:of{SP})?(?P<m>{_MONTH_RE})(?:,?{SP}(?P<y>\d{{4}}){E})?(?!\w)"),
          _day_month),
+    Rule("time range", re.compile(
+        rf"{B}(?P<h1>\d{{1,2}})(?::(?P<m1>\d{{2}}))?{SP}?{_AP1}?{SP}?{RANGE_DASH}{SP}?"
+        rf"(?P<h2>\d{{1,2}})(?::(?P<m2>\d{{2}}))?{SP}?{_AP2}", re.IGNORECASE), _time_range),
     Rule("time", re.compile(rf"{B}(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?:{SP}?{_AMPM})?{E}",
                             re.IGNORECASE), _time),
     Rule("hour am", re.compile(rf"{B}(?P<h>\d{{1,2}}){SP}?{_AMPM}", re.IGNORECASE), _hour_ampm),
     Rule("decade", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s(?!\w)"), _decade),
+    # '90s always; a bare 90s only after mid-/early-/late- or "the" (else it may be seconds or degrees).
+    Rule("short decade", re.compile(
+        r"(?P<pre>(?<!\w)['\u2019]|(?<!\w)(?:mid|early|late)-|(?<!\w)(?:[Tt]he|[Mm]id|[Ee]arly|[Ll]ate) )"
+        r"(?P<n>[2-9]0)['\u2019]?s(?!\w)"), _short_decade),
+    Rule("quarter", re.compile(rf"(?<!\w)Q(?P<q>[1-4]){SP}(?P<y>\d{{4}}){E}"), _quarter),
     Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
     Rule("ordinal", re.compile(rf"{B}(?P<n>{INT})(?:st|nd|rd|th)(?!\w)", re.IGNORECASE), _suffixed_ordinal),
     Rule("roman numbered", re.compile(
@@ -315,6 +376,7 @@ RULES = [
         rf"{B}(?:(?P<n0>{NUM}){SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
          _unit),
     *en_abbreviations.RULES,
+    Rule("mixed fraction", re.compile(rf"{B}(?P<w>{INT}){SP}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){E}"), _mixed_fraction),
     Rule("fraction", re.compile(rf"{B}(?P<a>\d{{1,3}})/(?P<b>\d{{1,3}}){E}"), _fraction),
     Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),
     Rule("year", re.compile(rf"{B}{NEG}(?P<n>\d{{4}}){E}"), _year_or_cardinal),
