@@ -149,6 +149,36 @@ ROUND_TWO = [
     ("Add 2 1/2 cups", "Add two and a half cups"),
     ("1 3/4 miles", "one and three quarters miles"),
     ("2 5/8 inch", "two and five eighths inch"),
+    # money
+    ("Only $.99 now", "Only ninety-nine cents now"),
+    ("a £3.5m deal", "a three point five million pounds deal"),
+    ("¥30b", "thirty billion yen"),
+    ("₩5,000", "five thousand won"),
+    ("$15/mo or $40/hr", "fifteen dollars per month or forty dollars per hour"),
+    ("€9.99/month", "nine euros and ninety-nine cents per month"),
+    ("Pay $5-$10 each", "Pay five dollars to ten dollars each"),
+    ("It was $3.00", "It was three dollars"),
+    # measures, glued and in capitals; squares; per-units; multiplication
+    ("Weighs 12KG", "Weighs twelve kilograms"),
+    ("A 5GB file at 3mbps", "A five gigabytes file at three megabits per second"),
+    ("20 m2", "twenty square meters"),
+    ("12/kg", "twelve per kilogram"),
+    ("A 2x4 board, 4.5x zoom", "A two by four board, four point five times zoom"),
+    # math and symbols
+    ("3+4=7", "three plus four equals seven"),
+    ("5*6", "five times six"),
+    ("We're #1", "We're number one"),
+    ("Ping @user", "Ping at user"),
+    ("Tom & Jerry", "Tom and Jerry"),
+    # addresses
+    ("Austin, TX 78701", "Austin, Texas seven eight seven zero one"),
+    # dates in other spellings, eras
+    ("on jan 3", "on January third"),
+    ("AUG 14 2021", "August fourteenth, twenty twenty-one"),
+    ("on 2019/06/03", "on June third, twenty nineteen"),
+    ("on 06/03/19", "on June third, twenty nineteen"),
+    ("In 44 BC and 800 A.D.", "In forty-four B C and eight hundred A D"),
+    ("1/8th", "one eighth"),
 ]
 
 
@@ -174,5 +204,8 @@ def test_plain_prose_unchanged():
 def test_round_two_rules_leave_words_alone():
     # An octet past 255 is no address; words that look like the new rules' tokens stay words.
     assert "dot" not in en("999.1.1.1")
-    for text in ("I am here at last.", "Q and A", "Pm me later.", "She said 'so' twice.", "Mid-air, the end."):
+    for text in ("I am here at last.", "Q and A", "Pm me later.", "She said 'so' twice.", "Mid-air, the end.",
+                 "AT&T and R&D", "He needs an IV line.", "X marks the spot.", "The St Bernard slept.",
+                 "you may go", "They march in step."):
         assert en(text) == text, text
+    assert en("you may 5 times") == "you may five times" and en("march 5 miles") == "march five miles"

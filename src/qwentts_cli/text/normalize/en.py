@@ -17,7 +17,7 @@ from qwentts_cli.text.normalize.common import (
     parse_int, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.en_units import (
-    AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, MULTIPLIERS, UNITS, Currency,
+    AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, GLUED_MULTIPLIERS, MULTIPLIERS, PER_PERIOD, UNITS, Currency,
 )
 
 SP = f"[{SPACES}]"
@@ -118,7 +118,14 @@ def _iso_date(m: re.Match) -> str | None:
     return _date(int(m.group("d")), int(m.group("m")), m.group("y"))
 
 
-def _month_day(m: re.Match) -> str:  # May 5, 2024
+# Month names that are also words in lower case ("you may 5 times", "march 5 miles"): a date
+# only when capitalized.
+_WORD_MONTHS = frozenset({"may", "march", "mar"})
+
+
+def _month_day(m: re.Match) -> str:  # May 5, 2024; jan 3; AUG 14 2021
+    if m.group("m").rstrip(".") in _WORD_MONTHS:
+        return m.group(0)
     return _date(int(m.group("d")), _month_index(m.group("m")) + 1, m.group("y")) or m.group(0)
 
 
@@ -221,7 +228,7 @@ def _roman_regnal(m: re.Match) -> str | None:
 def _money(amount: str, mult: str | None, currency: Currency, neg: bool) -> str:
     sign = "minus " if neg else ""
     if mult:
-        return f"{sign}{number(amount)} {MULTIPLIERS[mult]} {currency.name.many}"
+        return f"{sign}{number(amount)} {MULTIPLIERS.get(mult) or GLUED_MULTIPLIERS[mult]} {currency.name.many}"
     whole, frac = split_decimal(amount, ".")
     if frac is not None and len(frac) == 2 and currency.cents is not None:
         cents = int(frac)
@@ -234,7 +241,21 @@ def _money(amount: str, mult: str | None, currency: Currency, neg: bool) -> str:
 
 
 def _money_before(m: re.Match) -> str:
-    return _money(m.group("n"), m.group("mult"), CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
+    words = _money(m.group("n"), m.group("mult"), CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
+    per = m.groupdict().get("per")
+    return f"{words} per {PER_PERIOD[per.lower()]}" if per else words
+
+
+def _cents_only(m: re.Match) -> str:  # $.99 -> ninety-nine cents
+    cents = int(m.group("c"))
+    currency = CURRENCY_BEFORE[m.group("cur")]
+    unit = currency.cents or currency.name
+    return f"{cardinal(cents)} {unit.after(cents == 1)}"
+
+
+def _money_range(m: re.Match) -> str:  # $5-$10 -> five dollars to ten dollars
+    currency = CURRENCY_BEFORE[m.group("cur")]
+    return f"{_money(m.group('a'), None, currency, False)} to {_money(m.group('b'), None, currency, False)}"
 
 
 def _money_after(m: re.Match) -> str:
@@ -328,6 +349,74 @@ def _quarter(m: re.Match) -> str:  # Q3 2024 -> Q three twenty twenty-four
 _AMPM = r"(?P<ampm>[ap]\.?m\.?(?!\w))"
 _CUR_BEFORE = alternation(CURRENCY_BEFORE)
 _MULT = rf"(?:{SP}?(?P<mult>{alternation(MULTIPLIERS)})(?!\w))?"
+# After a currency sign a glued letter is a multiplier too ($3.5m), and a slash a period ($15/mo).
+_MULT_BEFORE = rf"(?:{SP}?(?P<mult>{alternation(MULTIPLIERS)})(?!\w)|(?P<gm>{alternation(GLUED_MULTIPLIERS)})(?![\w/]))?"
+_PER = rf"(?:/(?P<per>{alternation(PER_PERIOD)})(?!\w))?"
+
+
+def _money_before_glued(m: re.Match) -> str:
+    mult = m.group("mult") or m.group("gm")
+    words = _money(m.group("n"), mult, CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
+    per = m.group("per")
+    return f"{words} per {PER_PERIOD[per.lower()]}" if per else words
+
+
+_US_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California", "CO": "Colorado",
+    "CT": "Connecticut", "DE": "Delaware", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho",
+    "IL": "Illinois", "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York", "NC": "North Carolina",
+    "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
+    "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas",
+    "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
+    "WI": "Wisconsin", "WY": "Wyoming", "DC": "D C",
+}
+
+
+def _city_state(m: re.Match) -> str:  # Austin, TX 78701 -> Austin, Texas seven eight seven zero one
+    words = f"{m.group('city')}, {_US_STATES[m.group('st')]}"
+    if m.group("zip"):
+        words += " " + digits(m.group("zip")) + (f" {digits(m.group('zip4'))}" if m.group("zip4") else "")
+    return words
+
+
+_EQUATION_OPS = {"+": "plus", "-": "minus", "−": "minus", "*": "times", "×": "times", "÷": "divided by", "=": "equals"}
+
+
+def _equation(m: re.Match) -> str:  # 3+4=7 -> three plus four equals seven
+    parts = re.split(r"\s*([-+*×÷=−])\s*", m.group(0))
+    return " ".join(number(p) if i % 2 == 0 else _EQUATION_OPS[p] for i, p in enumerate(parts))
+
+
+def _era(m: re.Match) -> str:  # 44 BC -> forty-four B C; 1066 AD -> ten sixty-six A D
+    n = int(m.group("n"))
+    words = year(n) if 1000 <= n <= 2099 else cardinal(n)
+    return f"{words} {' '.join(c for c in m.group('era') if c.isalpha())}"
+
+
+def _short_year(y: str) -> str:
+    n = int(y)
+    return str(2000 + n if n < 50 else 1900 + n)
+
+
+def _slashed_short_date(m: re.Match) -> str | None:  # US 06/03/19 -> June third, twenty nineteen
+    return _date(int(m.group("b")), int(m.group("a")), _short_year(m.group("y")))
+
+
+def _suffixed_fraction(m: re.Match) -> str | None:  # 1/8th -> one eighth
+    return _fraction(m)
+
+
+def _per_unit(m: re.Match) -> str:  # 12/kg -> twelve per kilogram
+    return f"{number(m.group('n'))} per {UNITS[m.group('u')].one}"
+
+
+def _times(m: re.Match) -> str:  # 2x4 -> two by four; 4.5x -> four point five times
+    if m.group("b"):
+        return f"{number(m.group('a'))} by {number(m.group('b'))}"
+    return f"{number(m.group('a'))} times"
 
 _AP1 = r"(?P<ap1>[ap]\.?m\.?(?!\w))"
 _AP2 = r"(?P<ap2>[ap]\.?m\.?(?!\w))"
@@ -345,8 +434,8 @@ RULES = [
     Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{4}}){E}"), _slashed_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _iso_date),
     Rule("month day", re.compile(
-        rf"(?<!\w)(?P<m>{_MONTH_RE}){SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)(?:,?{SP}(?P<y>\d{{4}}){E})?"),
-         _month_day),
+        rf"(?<!\w)(?P<m>{_MONTH_RE}){SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)(?:,?{SP}(?P<y>\d{{4}}){E})?",
+        re.IGNORECASE), _month_day),
     Rule("day month", re.compile(
         rf"{B}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{SP}(?:of{SP})?(?P<m>{_MONTH_RE})(?:,?{SP}(?P<y>\d{{4}}){E})?(?!\w)"),
          _day_month),
@@ -362,20 +451,41 @@ RULES = [
         r"(?P<pre>(?<!\w)['\u2019]|(?<!\w)(?:mid|early|late)-|(?<!\w)(?:[Tt]he|[Mm]id|[Ee]arly|[Ll]ate) )"
         r"(?P<n>[2-9]0)['\u2019]?s(?!\w)"), _short_decade),
     Rule("quarter", re.compile(rf"(?<!\w)Q(?P<q>[1-4]){SP}(?P<y>\d{{4}}){E}"), _quarter),
+    Rule("era", re.compile(rf"{B}(?P<n>\d{{1,4}}){SP}?(?P<era>B\.C\.E\.|C\.E\.|B\.C\.|A\.D\.|BCE|BC|CE|AD)(?!\w)"),
+         _era),
+    Rule("city state", re.compile(
+        rf"(?P<city>[A-Z][a-z]+(?:{SP}[A-Z][a-z]+)*),{SP}(?P<st>{'|'.join(_US_STATES)})"
+        rf"(?:{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state),
+    Rule("equation", re.compile(rf"{B}{NUM}(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{SP}?[+*×÷=]{SP}?{NUM}"
+                                rf"(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{E}"), _equation),
+    Rule("number sign", re.compile(r"(?<![\w&])#(?P<n>\d+)(?!\w)"), lambda m: f"number {cardinal(int(m.group('n')))}"),
+    Rule("handle", re.compile(r"(?<![\w.@])@(?P<u>[A-Za-z_][\w]*)"), lambda m: f"at {m.group('u')}"),
+    Rule("ampersand", re.compile(rf"(?<={SP})&(?={SP})"), lambda m: "and"),
+    Rule("times", re.compile(rf"{B}(?P<a>{NUM})[x×](?:(?P<b>{NUM}))?(?![\w])"), _times),
+    Rule("slashed ymd", re.compile(rf"{B}(?P<y>\d{{4}})/(?P<m>\d{{1,2}})/(?P<d>\d{{1,2}}){E}"), _iso_date),
+    Rule("slashed short date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{2}}){E}"),
+         _slashed_short_date),
+    Rule("suffixed fraction", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})(?:st|nd|rd|th)(?!\w)"),
+         _suffixed_fraction),
     Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
     Rule("ordinal", re.compile(rf"{B}(?P<n>{INT})(?:st|nd|rd|th)(?!\w)", re.IGNORECASE), _suffixed_ordinal),
     Rule("roman numbered", re.compile(
         rf"(?<!\w)(?P<w>(?:{'|'.join(_NUMBERED_NOUNS)})\.?){SP}(?P<r>{ROMAN_RE})(?!\w)", re.IGNORECASE),
          _roman_numbered),
     Rule("roman regnal", re.compile(rf"(?<!\w)(?P<name>[A-Z][a-z]+){SP}(?P<r>[IVXL]+)(?!\w)"), _roman_regnal),
-    Rule("money before", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE}){SP}?{NEG}(?P<n>{NUM}){_MULT}"),
-         _money_before),
+    Rule("money range", re.compile(
+        rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P=cur)(?P<b>{NUM}){E}"), _money_range),
+    Rule("cents only", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})\.(?P<c>\d{{2}}){E}"), _cents_only),
+    Rule("money before", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE}){SP}?{NEG}(?P<n>{NUM}){_MULT_BEFORE}{_PER}"),
+         _money_before_glued),
     Rule("money after", re.compile(
         rf"{B}{NEG}(?P<n>{NUM}){_MULT}{SP}?(?P<cur>{alternation(CURRENCY_AFTER)})(?![\w])"), _money_after),
     Rule("unit", re.compile(
         rf"{B}(?:(?P<n0>{NUM}){SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
          _unit),
     *en_abbreviations.RULES,
+    # After money ($40/hr is a price per hour), before the plain fraction.
+    Rule("per unit", re.compile(rf"{B}(?P<n>{NUM})/(?P<u>{alternation(UNITS)})(?![\w])"), _per_unit),
     Rule("mixed fraction", re.compile(rf"{B}(?P<w>{INT}){SP}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){E}"), _mixed_fraction),
     Rule("fraction", re.compile(rf"{B}(?P<a>\d{{1,3}})/(?P<b>\d{{1,3}}){E}"), _fraction),
     Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),

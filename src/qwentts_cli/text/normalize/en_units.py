@@ -39,6 +39,16 @@ UNITS: dict[str, Word] = {
     "B": _w("byte"), "KB": _w("kilobyte"), "kB": _w("kilobyte"), "MB": _w("megabyte"), "GB": _w("gigabyte"),
     "TB": _w("terabyte"), "Mbps": _w("megabit per second", "megabits per second"),
     "Gbps": _w("gigabit per second", "gigabits per second"), "MP": _w("megapixel"),
+    # Upper-case and lower-case spellings seen in running text (5GB, 12KG, 3mbps).
+    "KG": _w("kilogram"), "Kg": _w("kilogram"), "KM": _w("kilometer"), "Km": _w("kilometer"),
+    "MG": _w("milligram"), "LB": _w("pound"), "LBS": _w("pound"), "Lbs": _w("pound"),
+    "KPH": _w("kilometer per hour", "kilometers per hour"), "MPH": _w("mile per hour", "miles per hour"),
+    "mbps": _w("megabit per second", "megabits per second"), "MBPS": _w("megabit per second", "megabits per second"),
+    "gbps": _w("gigabit per second", "gigabits per second"), "kbps": _w("kilobit per second", "kilobits per second"),
+    "Kbps": _w("kilobit per second", "kilobits per second"), "gb": _w("gigabyte"), "mb": _w("megabyte"),
+    "tb": _w("terabyte"), "GHZ": _w("gigahertz", "gigahertz"), "MHZ": _w("megahertz", "megahertz"),
+    "m2": _w("square meter"), "km2": _w("square kilometer"), "cm2": _w("square centimeter"), "m3": _w("cubic meter"),
+    "km³": _w("cubic kilometer"), "cm³": _w("cubic centimeter"), "cm3": _w("cubic centimeter"), "cc": _w("cc", "cc"),
     "%": _w("percent", "percent"),
 }
 # Single capitals and "s" are also grades, initials and plurals ("a 5 A grade", "the 1990 s"): read as
@@ -58,7 +68,18 @@ _RUBLE = Currency(_w("ruble"), _w("kopeck"))
 _YEN = Currency(_w("yen", "yen"), None)
 
 CURRENCY_BEFORE: dict[str, Currency] = {"$": _DOLLAR, "US$": _DOLLAR, "€": _EURO, "£": _POUND, "¥": _YEN, "₽": _RUBLE,
-                                        "₹": Currency(_w("rupee"), None)}
+                                        "₹": Currency(_w("rupee"), None), "₩": Currency(_w("won", "won"), None),
+                                        "C$": Currency(_w("Canadian dollar"), _w("cent")),
+                                        "A$": Currency(_w("Australian dollar"), _w("cent"))}
+# Glued to an amount after a currency sign ($3.5m, ¥30b, £2bn): a letter there is a multiplier.
+GLUED_MULTIPLIERS: dict[str, str] = {"k": "thousand", "K": "thousand", "m": "million", "M": "million", "mn": "million",
+                                     "b": "billion", "B": "billion", "bn": "billion", "tn": "trillion",
+                                     "t": "trillion", "T": "trillion"}
+# Per-period prices ($15/mo): the period after the slash, as said after "per".
+PER_PERIOD: dict[str, str] = {"mo": "month", "month": "month", "hr": "hour", "h": "hour", "hour": "hour",
+                              "yr": "year", "year": "year", "y": "year", "wk": "week", "week": "week", "day": "day",
+                              "d": "day", "night": "night", "person": "person", "user": "user", "seat": "seat",
+                              "min": "minute", "kg": "kilogram", "lb": "pound", "item": "item", "unit": "unit"}
 CURRENCY_AFTER: dict[str, Currency] = {
     "USD": _DOLLAR, "EUR": _EURO, "GBP": _POUND, "RUB": _RUBLE, "₽": _RUBLE, "JPY": _YEN, "€": _EURO,
     "CNY": Currency(_w("yuan", "yuan"), None), "CHF": Currency(_w("Swiss franc"), None),
