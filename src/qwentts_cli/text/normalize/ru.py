@@ -94,20 +94,18 @@ def _written_date(m: re.Match) -> str:
 
 
 def _time(m: re.Match) -> str | None:
+    """13:05 -> тринадцать часов пять минут; 8:00 -> восемь часов; до 15:30 -> до пятнадцати часов
+    тридцати минут: the words agree with the numbers and take the preposition's case."""
     h, mi, s = int(m.group("h")), int(m.group("m")), m.group("s")
-    if h > 24 or mi > 59:
+    if h > 24 or mi > 59 or (s is not None and int(s) > 59):
         return None
     case = case_for_known_noun(_prep(m))
-    parts = [cardinal(h, case), _minutes(mi, case)]
-    if s is not None:
-        parts.append(_minutes(int(s), case))
+    parts = [quantity(h, None, "час", case)]
+    if mi or (s is not None and int(s)):
+        parts.append(quantity(mi, None, "минута", case))
+    if s is not None and int(s):
+        parts.append(quantity(int(s), None, "секунда", case))
     return " ".join(parts)
-
-
-def _minutes(mi: int, case: str) -> str:
-    if mi == 0:
-        return "ноль ноль"
-    return f"ноль {cardinal(mi)}" if mi < 10 else cardinal(mi, case)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,6 +176,28 @@ def _century(m: re.Match) -> str | None:
 
 def _value(s: str) -> int | None:
     return int(s) if s.isdigit() else roman_to_int(s)
+
+
+# A cardinal with its case ending after a hyphen: у 4-х студентов -> у четырёх, около 5-ти -> около
+# пяти, с 2-мя -> с двумя. Which numbers take which ending (others, like 10-х, are ordinals).
+_CARDINAL_ENDINGS = {"х": ("g", lambda n: 2 <= n <= 4), "ех": ("g", lambda n: n in (3, 4)),
+                     "ёх": ("g", lambda n: n in (3, 4)), "ти": ("g", lambda n: n >= 5 and n % 10 in (0, 5, 6, 9)),
+                     "ми": ("g", lambda n: n % 10 in (7, 8) and n < 100), "мя": ("i", lambda n: n in (2, 3)),
+                     "ью": ("i", lambda n: n >= 5 and n % 10 in (0, 5, 6, 9))}
+
+
+def _cardinal_ending(m: re.Match) -> str | None:
+    n, ending = parse_int(m.group("n")), m.group("e").lower()
+    case, fits = _CARDINAL_ENDINGS[ending]
+    return cardinal(n, case) if fits(n) else None
+
+
+def _dotted_thousands(m: re.Match) -> str:  # 2.300 -> 2 300 (thin space): the rules after read it as a number
+    return m.group(0).replace(".", "\u2009")
+
+
+def _latin_token(m: re.Match) -> str:  # a-1.b3_c -> a дефис один точка b три нижнее подчёркивание c
+    return _address(m)
 
 
 def _suffixed_ordinal(m: re.Match) -> str:
@@ -337,6 +357,12 @@ RULES = [
     Rule("url", URL_RE, _address),
     Rule("phone", PHONE_RE, _phone),
     Rule("local phone", LOCAL_PHONE_RE, _phone),
+    # Latin identifiers with digits or underscores (file names, codes) read sign by sign, before
+    # the number rules would take their digits apart (a-1.b3_c is no "a-один.b три_c").
+    Rule("latin token", re.compile(r"(?<![\w.@/-])(?=[\w.-]*[A-Za-z])(?=[\w.-]*(?:\d|_))"
+                                   r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+){2,}(?![\w@/-]|\.\w)|"
+                                   r"(?<![\w.@/-])[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_.-]*[A-Za-z0-9](?![\w@/-])"),
+         _latin_token),
     Rule("numeric date", re.compile(rf"{B}(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}}){E}(?:{SP}?г\.)?"),
          _numeric_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _numeric_date),
@@ -354,9 +380,14 @@ RULES = [
         rf"(?<!\w)(?P<w>(?:{_NUMBERED_RE})[а-я]*){SP}(?P<r>{ROMAN_RE})(?!\w)", re.IGNORECASE), _roman_after_noun),
     Rule("roman after name", re.compile(rf"(?<!\w)(?P<name>[А-ЯЁ][а-яё]+){SP}(?P<r>[IVXL]+)(?![\w])"),
          _roman_after_name),
+    Rule("cardinal ending", re.compile(r"(?<![\w.,])(?P<n>\d{1,3})-(?P<e>х|ех|ёх|ти|ми|мя|ью)(?![\w])",
+                                       re.IGNORECASE), _cardinal_ending),
     Rule("suffixed ordinal", re.compile(
         rf"{B}(?P<n>\d+){RANGE_DASH}(?P<suf>ыми|ими|ого|его|ому|ему|ый|ий|ой|ая|яя|ое|ее|ые|ие|ую|юю|ым|им|ых|их|"
         r"го|му|ми|й|я|е|ю|м|х)(?!\w)"), _suffixed_ordinal),
+    # A dot between groups of three digits is a thousands separator in Russian text (its
+    # decimal mark is a comma): 2.300 человек -> две тысячи триста человек.
+    Rule("dotted thousands", re.compile(rf"{B}\d{{1,3}}(?:\.\d{{3}})+(?![\w]|[.,]\d)"), _dotted_thousands),
     Rule("money before", re.compile(
         rf"(?<![\w])(?P<cur>[$€£¥₽₹]){SP}?{NEG}(?P<n>{NUM})(?:{SP}?(?P<mult>{_MULT_RE}))?(?![\w])"),
          _money_before),
