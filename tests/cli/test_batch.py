@@ -184,8 +184,8 @@ def test_batch_sizes_give_the_same_files(model_dir, tmp_path):
         assert (outs["1"] / name).read_bytes() == (outs["3"] / name).read_bytes(), name
     assert manifest(outs["1"]) == manifest(outs["3"])
     assert [e["status"] for e in manifest(outs["3"])] == ["ok", "error", "ok", "ok"]
-    frames = np.load(outs["3"] / "seeded.codes.npy").shape[0]
-    assert frames % 6 == 0 and frames >= 18  # several pieces of 6 frames
+    entry = next(e for e in manifest(outs["3"]) if e["id"] == "seeded")
+    assert entry["frames"] == np.load(outs["3"] / "seeded.codes.npy").shape[0] > 6  # more than one piece's cap
 
 
 def test_a_batch_of_zero_is_one_line(model_dir, tmp_path):

@@ -130,8 +130,8 @@ def test_the_guard_stops_a_batched_row_as_it_stops_it_alone(synthesizer):
 def test_an_empty_piece_fails_where_it_fails_alone(synthesizer):
     from qwentts_cli.errors import EmptyText
 
-    utterances = [(load_case("ru_short")["text"], synthesizer.resolve(speaker="ryan", max_frames=5), None),
-                  ("...", synthesizer.resolve(speaker="ryan", max_frames=5), None)]
+    fixed = synthesizer.resolve(speaker="ryan", max_frames=5, ignore_eos=True, sampling=synthesizer.greedy())
+    utterances = [(load_case("ru_short")["text"], fixed, None), ("...", fixed, None)]
     ordered = synthesizer.ordered_frames(utterances, 2)
     i, frames = next(ordered)
     assert i == 0 and len(list(frames)) == 5
@@ -154,9 +154,10 @@ def test_a_piece_past_the_context_fails_alone(synthesizer):
     from qwentts_cli.errors import ContextExceeded
 
     context = synthesizer.config.talker.stack.max_position_embeddings
-    ok = synthesizer.resolve(speaker="ryan", max_frames=4)
-    utterances = [("Hello there.", ok, None), ("Hello there.", synthesizer.resolve(speaker="ryan", max_frames=context), None),
-                  ("Hello again.", ok, None)]
+    greedy = synthesizer.greedy(repetition_penalty=1.0)
+    ok = synthesizer.resolve(speaker="ryan", max_frames=4, sampling=greedy, ignore_eos=True)
+    too_long = synthesizer.resolve(speaker="ryan", max_frames=context, sampling=greedy)
+    utterances = [("Hello there.", ok, None), ("Hello there.", too_long, None), ("Hello again.", ok, None)]
     got = []
     for i, frames in synthesizer.ordered_frames(utterances, 3):
         try:
