@@ -86,6 +86,29 @@ def _numeric_date(m: re.Match) -> str | None:
     return _date_words(day, month, int(year) if year else None, _day_case(_prep(m)))
 
 
+def _full_year(y: str) -> str:
+    """A two-digit year as a date writes it: 03 -> 2003, 86 -> 1986 (00-49: this century)."""
+    return y if len(y) == 4 else str(2000 + int(y) if int(y) < 50 else 1900 + int(y))
+
+
+def _short_date(m: re.Match) -> str | None:  # 01.02.03, 1/2/1990, 01-01-86: day, month, year
+    day, month = int(m.group("d")), int(m.group("m"))
+    if not (1 <= day <= 31 and 1 <= month <= 12):
+        return None
+    return _date_words(day, month, int(_full_year(m.group("y"))), _day_case(_prep(m)))
+
+
+_MONTH_ABBR = {"янв": 1, "фев": 2, "мар": 3, "апр": 4, "мая": 5, "май": 5, "июн": 6, "июл": 7, "авг": 8, "сен": 9,
+               "окт": 10, "ноя": 11, "дек": 12}
+
+
+def _abbreviated_month_date(m: re.Match) -> str | None:  # 03-фев-2002
+    day, month = int(m.group("d")), _MONTH_ABBR[m.group("m").lower()[:3]]
+    if not 1 <= day <= 31:
+        return None
+    return _date_words(day, month, int(_full_year(m.group("y"))), _day_case(_prep(m)))
+
+
 def _written_date(m: re.Match) -> str:
     day = int(m.group("d"))
     month = _MONTHS_GEN.index(m.group("m").lower()) + 1
@@ -366,6 +389,13 @@ RULES = [
     Rule("numeric date", re.compile(rf"{B}(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}}){E}(?:{SP}?г\.)?"),
          _numeric_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _numeric_date),
+    Rule("short date", re.compile(
+        rf"{B}(?P<d>\d{{1,2}})(?P<sep>[./])(?P<m>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}|\d{{2}}){E}(?:{SP}?г\.)?"),
+         _short_date),
+    Rule("dashed date", re.compile(rf"{B}(?P<d>\d{{2}})-(?P<m>\d{{2}})-(?P<y>\d{{4}}|\d{{2}}){E}"), _short_date),
+    Rule("abbreviated month date", re.compile(
+        rf"{B}(?P<d>\d{{1,2}})-(?P<m>янв|фев|мар|апр|мая|май|июн|июл|авг|сент|сен|окт|нояб|ноя|дек)\.?-"
+        rf"(?P<y>\d{{4}}|\d{{2}}){E}", re.IGNORECASE), _abbreviated_month_date),
     Rule("written date", re.compile(
         rf"{B}(?P<d>\d{{1,2}}){SP}(?P<m>{_MONTH_RE})(?:{SP}(?P<y>\d{{1,4}})(?:{SP}?(?:г\.|года)(?!\w))?)?(?!\w)",
         re.IGNORECASE), _written_date),
