@@ -179,6 +179,16 @@ ROUND_TWO = [
     ("on 06/03/19", "on June third, twenty nineteen"),
     ("In 44 BC and 800 A.D.", "In forty-four B C and eight hundred A D"),
     ("1/8th", "one eighth"),
+    # codes and serials digit by digit; decade ranges; quarters written 3Q24
+    ("Card ending in 4242", "Card ending in four two four two"),
+    ("Order #4521 shipped", "Order number four five two one shipped"),
+    ("ZIP 90210", "ZIP nine zero two one zero"),
+    ("Order 12345678 shipped", "Order one two three four five six seven eight shipped"),
+    ("ref 20240601123", "ref two zero two four zero six zero one one two three"),
+    ("ab1234 and A4 and mp3", "a b one two three four and A four and mp three"),
+    ("1960s-70s", "nineteen sixties to seventies"),
+    ("3Q24", "Q three twenty twenty-four"),
+    ("He scored 1234 points", "He scored one thousand two hundred thirty-four points"),  # a count stays a number
 ]
 
 

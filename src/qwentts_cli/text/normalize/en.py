@@ -342,6 +342,27 @@ def _mixed_fraction(m: re.Match) -> str | None:  # 2 1/2 -> two and a half; 1 3/
     return f"{number(m.group('w'))} and {part}"
 
 
+def _decade_range(m: re.Match) -> str:  # 1960s-70s -> nineteen sixties to seventies
+    return f"{_decade(m)} to {_DECADE_WORDS[int(m.group('b')[0])]}"
+
+
+def _short_quarter(m: re.Match) -> str:  # 3Q24 -> Q three twenty twenty-four
+    return f"Q {cardinal(int(m.group('q')))} {year(2000 + int(m.group('y')))}"
+
+
+def _digits_in_context(m: re.Match) -> str:  # card ending in 4242 -> four two four two; order #45 -> number
+    ctx = m.group("ctx")
+    if ctx.endswith("#"):
+        ctx = ctx[:-1] + "number "
+    return ctx + digits(m.group("n"))
+
+
+def _serial(m: re.Match) -> str:  # ab1234 -> a b one two three four
+    letters = m.group("l")
+    said = " ".join(letters) if len(letters) <= 3 else letters
+    return f"{said} {digits(m.group('d'))}"
+
+
 def _quarter(m: re.Match) -> str:  # Q3 2024 -> Q three twenty twenty-four
     return f"Q {cardinal(int(m.group('q')))} {year(int(m.group('y')))}"
 
@@ -445,12 +466,22 @@ RULES = [
     Rule("time", re.compile(rf"{B}(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?:{SP}?{_AMPM})?{E}",
                             re.IGNORECASE), _time),
     Rule("hour am", re.compile(rf"{B}(?P<h>\d{{1,2}}){SP}?{_AMPM}", re.IGNORECASE), _hour_ampm),
+    Rule("decade range", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s{RANGE_DASH}['\u2019]?(?P<b>[2-9]0)'?s(?!\w)"),
+         _decade_range),
     Rule("decade", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s(?!\w)"), _decade),
     # '90s always; a bare 90s only after mid-/early-/late- or "the" (else it may be seconds or degrees).
     Rule("short decade", re.compile(
         r"(?P<pre>(?<!\w)['\u2019]|(?<!\w)(?:mid|early|late)-|(?<!\w)(?:[Tt]he|[Mm]id|[Ee]arly|[Ll]ate) )"
         r"(?P<n>[2-9]0)['\u2019]?s(?!\w)"), _short_decade),
     Rule("quarter", re.compile(rf"(?<!\w)Q(?P<q>[1-4]){SP}(?P<y>\d{{4}}){E}"), _quarter),
+    Rule("short quarter", re.compile(r"(?<!\w)(?P<q>[1-4])Q(?P<y>\d{2})(?!\w)"), _short_quarter),
+    # Numbers that are read digit by digit: after words that name a code, and runs of 8 or more digits.
+    Rule("digits in context", re.compile(
+        rf"(?P<ctx>(?<!\w)(?:ending in|ends in|[Cc]ard|[Aa]ccount|[Oo]rder|ZIP|[Zz]ip code|PIN|[Cc]ode|[Tt]racking|"
+        rf"[Ss]erial|[Ii]nvoice|[Rr]eference)(?:{SP}(?:[Nn]o\.?|[Nn]umber|#))?{SP}#?)(?P<n>\d{{3,}}){E}"),
+         _digits_in_context),
+    Rule("long digits", re.compile(rf"{B}(?P<n>\d{{8,}}){E}"), lambda m: digits(m.group("n"))),
+    Rule("serial", re.compile(r"(?<![\w.@/-])(?P<l>[A-Za-z]{1,4})(?P<d>\d{3,})(?![\w@/-]|[.,]\d)"), _serial),
     Rule("era", re.compile(rf"{B}(?P<n>\d{{1,4}}){SP}?(?P<era>B\.C\.E\.|C\.E\.|B\.C\.|A\.D\.|BCE|BC|CE|AD)(?!\w)"),
          _era),
     Rule("city state", re.compile(
