@@ -24,12 +24,23 @@ class Rule(NamedTuple):
     name: str
     pattern: re.Pattern
     replace: Callable[[re.Match], str]
+    # A cheap test the text must pass for the rule to be tried at all (a character every match
+    # holds: "/", "@", a Latin letter): most text has none, and a search for one character is
+    # much cheaper than the rule's own pattern tried at every position.
+    needs: re.Pattern | None = None
 
 
 def apply_rules(text: str, rules: list[Rule]) -> str:
     for rule in rules:
+        if rule.needs is not None and rule.needs.search(text) is None:
+            continue
         text = rule.pattern.sub(_safe(rule), text)
     return text
+
+
+def needs(chars: str) -> re.Pattern:
+    """`Rule.needs` for rules whose every match holds one of `chars`."""
+    return re.compile(f"[{re.escape(chars)}]")
 
 
 def _safe(rule: Rule) -> Callable[[re.Match], str]:

@@ -14,7 +14,7 @@ from qwentts_cli.text.normalize.common import (
     loose_digits_reader,
     alternation,
     EMAIL_RE, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern, next_words,
-    parse_int, prev_word, roman_to_int, split_decimal,
+    needs, parse_int, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.en_units import (
     AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, GLUED_MULTIPLIERS, MULTIPLIERS, PER_PERIOD, UNITS, Currency,
@@ -33,6 +33,12 @@ MONTHS = ("January February March April May June July August September October N
 _MONTH_ABBR = {m[:3].lower(): i for i, m in enumerate(MONTHS)} | {"sept": 8}
 _MONTH_RE = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
             r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
+# The same in lower case and capitals too (jan 3, AUG 14), spelled out: a case-sensitive pattern
+# is tried much faster than an IGNORECASE one at every position of a long text.
+_MONTH_ANY_CASE = "(?:" + "|".join(
+    form for name in ("January February March April May June July August September October November December "
+                      "Sept Jan Feb Mar Apr Jun Jul Aug Sep Oct Nov Dec").split()
+    for form in dict.fromkeys((name, name.lower(), name.upper()))) + r")\.?"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -315,9 +321,13 @@ _DECADE_WORDS = {2: "twenties", 3: "thirties", 4: "forties", 5: "fifties", 6: "s
                  8: "eighties", 9: "nineties"}
 
 
-def _short_decade(m: re.Match) -> str:  # '90s, mid-80s, the 70s -> nineties, mid-eighties, the seventies
-    pre = m.group("pre")
-    return ("" if pre in ("'", "\u2019") else pre) + _DECADE_WORDS[int(m.group("n")[0])]
+_DECADE_CONTEXT = re.compile(r"(?:(?<!\w)(?:mid|early|late)-|(?<!\w)(?:the|mid|early|late) )$", re.IGNORECASE)
+
+
+def _short_decade(m: re.Match) -> str | None:  # '90s, mid-80s, the 70s -> nineties, mid-eighties, the seventies
+    if not m.group("apos") and not _DECADE_CONTEXT.search(m.string, max(0, m.start() - 8), m.start()):
+        return None  # a bare "90s" elsewhere may be seconds or degrees: left to the unit rules
+    return _DECADE_WORDS[int(m.group("n")[0])]
 
 
 def _time_range(m: re.Match) -> str | None:  # 9am-5pm, 9:30 a.m.–5 p.m. -> nine a m to five p m
@@ -449,32 +459,31 @@ RULES = [
     # After the generic phone (+1 555-010-9999 is its), before the ranges, which would read
     # 555-123-4567 as a subtraction.
     Rule("us phone", re.compile(r"(?<![\w+.,/-])(?:1-)?\d{3}([-.])\d{3}\1\d{4}(?![\w-]|[.,]\d)"), _us_phone),
-    Rule("ip address", re.compile(r"(?<![\w.,\d])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|[.,]\d)"), _ip_address),
+    Rule("ip address", re.compile(r"(?<![\w.,\d])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|[.,]\d)"), _ip_address, needs=needs('.')),
     Rule("local phone", LOCAL_PHONE_RE, _phone),
     Rule("dotted date", re.compile(rf"{B}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.(?P<y>\d{{4}}){E}"), _dotted_date),
     Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{4}}){E}"), _slashed_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _iso_date),
     Rule("month day", re.compile(
-        rf"(?<!\w)(?P<m>{_MONTH_RE}){SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)(?:,?{SP}(?P<y>\d{{4}}){E})?",
-        re.IGNORECASE), _month_day),
+        rf"(?<!\w)(?P<m>{_MONTH_ANY_CASE}){SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)(?:,?{SP}(?P<y>\d{{4}}){E})?"),
+         _month_day),
     Rule("day month", re.compile(
         rf"{B}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{SP}(?:of{SP})?(?P<m>{_MONTH_RE})(?:,?{SP}(?P<y>\d{{4}}){E})?(?!\w)"),
          _day_month),
     Rule("time range", re.compile(
         rf"{B}(?P<h1>\d{{1,2}})(?::(?P<m1>\d{{2}}))?{SP}?{_AP1}?{SP}?{RANGE_DASH}{SP}?"
-        rf"(?P<h2>\d{{1,2}})(?::(?P<m2>\d{{2}}))?{SP}?{_AP2}", re.IGNORECASE), _time_range),
+        rf"(?P<h2>\d{{1,2}})(?::(?P<m2>\d{{2}}))?{SP}?{_AP2}", re.IGNORECASE), _time_range, needs=needs('apAP')),
     Rule("time", re.compile(rf"{B}(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?:{SP}?{_AMPM})?{E}",
                             re.IGNORECASE), _time),
     Rule("hour am", re.compile(rf"{B}(?P<h>\d{{1,2}}){SP}?{_AMPM}", re.IGNORECASE), _hour_ampm),
     Rule("decade range", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s{RANGE_DASH}['\u2019]?(?P<b>[2-9]0)'?s(?!\w)"),
-         _decade_range),
+         _decade_range, needs=needs('s')),
     Rule("decade", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s(?!\w)"), _decade),
     # '90s always; a bare 90s only after mid-/early-/late- or "the" (else it may be seconds or degrees).
-    Rule("short decade", re.compile(
-        r"(?P<pre>(?<!\w)['\u2019]|(?<!\w)(?:mid|early|late)-|(?<!\w)(?:[Tt]he|[Mm]id|[Ee]arly|[Ll]ate) )"
-        r"(?P<n>[2-9]0)['\u2019]?s(?!\w)"), _short_decade),
-    Rule("quarter", re.compile(rf"(?<!\w)Q(?P<q>[1-4]){SP}(?P<y>\d{{4}}){E}"), _quarter),
-    Rule("short quarter", re.compile(r"(?<!\w)(?P<q>[1-4])Q(?P<y>\d{2})(?!\w)"), _short_quarter),
+    Rule("short decade", re.compile(r"(?:(?<!\w)(?P<apos>['\u2019])|(?<![\w'\u2019]))(?P<n>[2-9]0)['\u2019]?s(?!\w)"), _short_decade,
+         needs=needs("s")),
+    Rule("quarter", re.compile(rf"(?<!\w)Q(?P<q>[1-4]){SP}(?P<y>\d{{4}}){E}"), _quarter, needs=needs('Q')),
+    Rule("short quarter", re.compile(r"(?<!\w)(?P<q>[1-4])Q(?P<y>\d{2})(?!\w)"), _short_quarter, needs=needs('Q')),
     # Numbers that are read digit by digit: after words that name a code, and runs of 8 or more digits.
     Rule("digits in context", re.compile(
         rf"(?P<ctx>(?<!\w)(?:ending in|ends in|[Cc]ard|[Aa]ccount|[Oo]rder|ZIP|[Zz]ip code|PIN|[Cc]ode|[Tt]racking|"
@@ -483,21 +492,21 @@ RULES = [
     Rule("long digits", re.compile(rf"{B}(?P<n>\d{{8,}}){E}"), lambda m: digits(m.group("n"))),
     Rule("serial", re.compile(r"(?<![\w.@/-])(?P<l>[A-Za-z]{1,4})(?P<d>\d{3,})(?![\w@/-]|[.,]\d)"), _serial),
     Rule("era", re.compile(rf"{B}(?P<n>\d{{1,4}}){SP}?(?P<era>B\.C\.E\.|C\.E\.|B\.C\.|A\.D\.|BCE|BC|CE|AD)(?!\w)"),
-         _era),
+         _era, needs=needs('ABCDE')),
     Rule("city state", re.compile(
         rf"(?P<city>[A-Z][a-z]+(?:{SP}[A-Z][a-z]+)*),{SP}(?P<st>{'|'.join(_US_STATES)})"
-        rf"(?:{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state),
+        rf"(?:{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state, needs=needs(',')),
     Rule("equation", re.compile(rf"{B}{NUM}(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{SP}?[+*×÷=]{SP}?{NUM}"
-                                rf"(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{E}"), _equation),
-    Rule("number sign", re.compile(r"(?<![\w&])#(?P<n>\d+)(?!\w)"), lambda m: f"number {cardinal(int(m.group('n')))}"),
-    Rule("handle", re.compile(r"(?<![\w.@])@(?P<u>[A-Za-z_][\w]*)"), lambda m: f"at {m.group('u')}"),
-    Rule("ampersand", re.compile(rf"(?<={SP})&(?={SP})"), lambda m: "and"),
-    Rule("times", re.compile(rf"{B}(?P<a>{NUM})[x×](?:(?P<b>{NUM}))?(?![\w])"), _times),
-    Rule("slashed ymd", re.compile(rf"{B}(?P<y>\d{{4}})/(?P<m>\d{{1,2}})/(?P<d>\d{{1,2}}){E}"), _iso_date),
+                                rf"(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{E}"), _equation, needs=needs('+*×÷=')),
+    Rule("number sign", re.compile(r"(?<![\w&])#(?P<n>\d+)(?!\w)"), lambda m: f"number {cardinal(int(m.group('n')))}", needs=needs('#')),
+    Rule("handle", re.compile(r"(?<![\w.@])@(?P<u>[A-Za-z_][\w]*)"), lambda m: f"at {m.group('u')}", needs=needs('@')),
+    Rule("ampersand", re.compile(rf"(?<={SP})&(?={SP})"), lambda m: "and", needs=needs('&')),
+    Rule("times", re.compile(rf"{B}(?P<a>{NUM})[x×](?:(?P<b>{NUM}))?(?![\w])"), _times, needs=needs('x×')),
+    Rule("slashed ymd", re.compile(rf"{B}(?P<y>\d{{4}})/(?P<m>\d{{1,2}})/(?P<d>\d{{1,2}}){E}"), _iso_date, needs=needs('/')),
     Rule("slashed short date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{2}}){E}"),
-         _slashed_short_date),
+         _slashed_short_date, needs=needs('/')),
     Rule("suffixed fraction", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})(?:st|nd|rd|th)(?!\w)"),
-         _suffixed_fraction),
+         _suffixed_fraction, needs=needs('/')),
     Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
     Rule("ordinal", re.compile(rf"{B}(?P<n>{INT})(?:st|nd|rd|th)(?!\w)", re.IGNORECASE), _suffixed_ordinal),
     Rule("roman numbered", re.compile(
@@ -505,8 +514,8 @@ RULES = [
          _roman_numbered),
     Rule("roman regnal", re.compile(rf"(?<!\w)(?P<name>[A-Z][a-z]+){SP}(?P<r>[IVXL]+)(?!\w)"), _roman_regnal),
     Rule("money range", re.compile(
-        rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P=cur)(?P<b>{NUM}){E}"), _money_range),
-    Rule("cents only", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})\.(?P<c>\d{{2}}){E}"), _cents_only),
+        rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P=cur)(?P<b>{NUM}){E}"), _money_range, needs=needs('$£€¥₩₽₹')),
+    Rule("cents only", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})\.(?P<c>\d{{2}}){E}"), _cents_only, needs=needs('$£€¥₩₽₹')),
     Rule("money before", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE}){SP}?{NEG}(?P<n>{NUM}){_MULT_BEFORE}{_PER}"),
          _money_before_glued),
     Rule("money after", re.compile(
@@ -516,8 +525,8 @@ RULES = [
          _unit),
     *en_abbreviations.RULES,
     # After money ($40/hr is a price per hour), before the plain fraction.
-    Rule("per unit", re.compile(rf"{B}(?P<n>{NUM})/(?P<u>{alternation(UNITS)})(?![\w])"), _per_unit),
-    Rule("mixed fraction", re.compile(rf"{B}(?P<w>{INT}){SP}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){E}"), _mixed_fraction),
+    Rule("per unit", re.compile(rf"{B}(?P<n>{NUM})/(?P<u>{alternation(UNITS)})(?![\w])"), _per_unit, needs=needs('/')),
+    Rule("mixed fraction", re.compile(rf"{B}(?P<w>{INT}){SP}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){E}"), _mixed_fraction, needs=needs('/')),
     Rule("fraction", re.compile(rf"{B}(?P<a>\d{{1,3}})/(?P<b>\d{{1,3}}){E}"), _fraction),
     Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),
     Rule("year", re.compile(rf"{B}{NEG}(?P<n>\d{{4}}){E}"), _year_or_cardinal),

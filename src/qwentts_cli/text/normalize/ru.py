@@ -385,7 +385,7 @@ RULES = [
     Rule("latin token", re.compile(r"(?<![\w.@/-])(?=[\w.-]*[A-Za-z])(?=[\w.-]*(?:\d|_))"
                                    r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+){2,}(?![\w@/-]|\.\w)|"
                                    r"(?<![\w.@/-])[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_.-]*[A-Za-z0-9](?![\w@/-])"),
-         _latin_token),
+         _latin_token, needs=re.compile("[A-Za-z]")),
     Rule("numeric date", re.compile(rf"{B}(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}}){E}(?:{SP}?г\.)?"),
          _numeric_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _numeric_date),
