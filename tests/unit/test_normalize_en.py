@@ -189,6 +189,16 @@ ROUND_TWO = [
     ("1960s-70s", "nineteen sixties to seventies"),
     ("3Q24", "Q three twenty twenty-four"),
     ("He scored 1234 points", "He scored one thousand two hundred thirty-four points"),  # a count stays a number
+    # durations, time zones, per-units, streets
+    ("Lap 1:02:03", "Lap one hour two minutes three seconds"),
+    ("Call at 7:00 pm EST.", "Call at seven p m E S T."),
+    ("At 14:30 UTC", "At fourteen thirty U T C"),
+    ("5 cc/s", "five cc per second"),
+    ("density 3 kg/m3", "density three kilograms per cubic meter"),
+    ("N Main St", "North Main Street"),
+    ("100 W 5th Ave", "one hundred West fifth Avenue"),
+    ("Elm St, then Oak Ave.", "Elm Street, then Oak Avenue."),
+    ("on Mulholland Dr", "on Mulholland Drive"),
 ]
 
 

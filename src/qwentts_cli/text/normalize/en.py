@@ -150,6 +150,14 @@ def _time(m: re.Match) -> str | None:
         minutes = "" if ampm else (" hundred" if h > 12 or h == 0 else " o'clock")
     else:
         minutes = " " + (f"oh {cardinal(mi)}" if mi < 10 else cardinal(mi))
+    if m.group("s") and not ampm:
+        # h:mm:ss is a duration or a timestamp: hours, minutes and seconds (issue 15).
+        sec = int(m.group("s"))
+        if sec > 59:
+            return None
+        parts = [f"{cardinal(n)} {unit}{'' if n == 1 else 's'}" for n, unit in ((h, "hour"), (mi, "minute"),
+                                                                                    (sec, "second")) if n]
+        return " ".join(parts) or "zero seconds"
     words = cardinal(h) + minutes
     if m.group("s"):
         words += " and " + cardinal(int(m.group("s"))) + " seconds"
@@ -373,6 +381,31 @@ def _serial(m: re.Match) -> str:  # ab1234 -> a b one two three four
     return f"{said} {digits(m.group('d'))}"
 
 
+_TIME_ZONES = ("UTC GMT EST EDT CST CDT MST MDT PST PDT AKST AKDT HST CET CEST EET EEST WET BST IST JST KST MSK "
+               "AEST AEDT").split()
+
+
+def _per_units(m: re.Match) -> str:  # 5 cc/s -> five cc per second; 3 kg/m3 -> three kilograms per cubic meter
+    n = m.group("n")
+    return f"{number(n)} {UNITS[m.group('u')].after(is_one(n))} per {UNITS[m.group('v')].one}"
+
+
+_STREET_TYPES = {"St": "Street", "Ave": "Avenue", "Blvd": "Boulevard", "Rd": "Road", "Ln": "Lane", "Ct": "Court",
+                 "Pl": "Place", "Expy": "Expressway", "Pkwy": "Parkway", "Hwy": "Highway", "Dr": "Drive"}
+_DIRECTIONS = {"N": "North", "S": "South", "E": "East", "W": "West", "NE": "Northeast", "NW": "Northwest",
+               "SE": "Southeast", "SW": "Southwest"}
+
+
+# An ordinal already in words ("fifth", "twenty-first"): a street's name ("W 5th Ave" by then).
+_ORDINAL_WORD = (r"(?:[a-z]+-)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+                 r"[a-z]+teenth|[a-z]+ieth)")
+
+
+def _street(m: re.Match) -> str:  # 100 W 5th Ave -> West fifth Avenue; N Main St -> North Main Street
+    direction = _DIRECTIONS[m.group("dir")] + " " if m.group("dir") else ""
+    return f"{direction}{m.group('name')} {_STREET_TYPES[m.group('type')]}"
+
+
 def _quarter(m: re.Match) -> str:  # Q3 2024 -> Q three twenty twenty-four
     return f"Q {cardinal(int(m.group('q')))} {year(int(m.group('y')))}"
 
@@ -520,9 +553,20 @@ RULES = [
          _money_before_glued),
     Rule("money after", re.compile(
         rf"{B}{NEG}(?P<n>{NUM}){_MULT}{SP}?(?P<cur>{alternation(CURRENCY_AFTER)})(?![\w])"), _money_after),
+    Rule("per units", re.compile(
+        rf"{B}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})/(?P<v>{alternation(UNITS)})(?![\w])"), _per_units,
+         needs=needs("/")),
     Rule("unit", re.compile(
         rf"{B}(?:(?P<n0>{NUM}){SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
          _unit),
+    # A street: [direction] Name-or-ordinal Type, with no dot ("N Main St", "W 5th Ave", "Elm St,"),
+    # before the abbreviations (which take "St." and "Ave." with their dot). Not before a
+    # capitalized word ("St Bernard", "St Louis": a name).
+    Rule("street", re.compile(
+        rf"(?<!\w)(?:(?P<dir>NE|NW|SE|SW|N|S|E|W)\.?{SP})?(?P<name>[A-Z][a-z]+|\d+(?:st|nd|rd|th)|{_ORDINAL_WORD}){SP}"
+        rf"(?P<type>{'|'.join(_STREET_TYPES)})(?![\w.])(?!{SP}[A-Z])"), _street),
+    Rule("time zone", re.compile(rf"(?<![\w])(?P<z>{'|'.join(_TIME_ZONES)})(?![\w])"),
+         lambda m: " ".join(m.group("z"))),
     *en_abbreviations.RULES,
     # After money ($40/hr is a price per hour), before the plain fraction.
     Rule("per unit", re.compile(rf"{B}(?P<n>{NUM})/(?P<u>{alternation(UNITS)})(?![\w])"), _per_unit, needs=needs('/')),
