@@ -174,6 +174,30 @@ def _year(m: re.Match) -> str | None:
     return f"{words} {noun}"
 
 
+# A year with no "году" after it: "это было в 2020." -> в две тысячи двадцатом. Only where the
+# sentence or clause ends after it (or "не" follows), so that "в 2000 раз" stays a count.
+_BARE_YEAR_CASES = {"в": "p", "во": "p", "о": "p", "об": "p", "к": "d", "до": "g", "после": "g", "с": "g", "около": "g"}
+
+
+def _bare_year(m: re.Match) -> str | None:
+    preposition = m.group("p").lower()
+    year = parse_int(m.group("y"))
+    if not 1000 <= year <= 2100:
+        return None
+    return f"{m.group('p')} {ordinal(year, _BARE_YEAR_CASES[preposition])}"
+
+
+# A price or amount per unit: "100 руб./кг" -> сто рублей за килограмм, "1/кг" -> один на килограмм.
+_PER_UNIT_ACC = {"кг": "килограмм", "г": "грамм", "л": "литр", "м": "метр", "м²": "квадратный метр",
+                 "км": "километр", "ч": "час", "час": "час", "шт": "штуку", "шт.": "штуку", "сут.": "сутки",
+                 "мес.": "месяц", "год": "год", "чел.": "человека", "ночь": "ночь", "сутки": "сутки"}
+
+
+def _per_unit(m: re.Match) -> str:
+    word = "за" if m.group("money") else "на"
+    return f"{m.group('before')} {word} {_PER_UNIT_ACC[m.group('u')]}"
+
+
 _CENTURY_ABBR = {"в.": False, "вв.": True}
 
 
@@ -403,6 +427,9 @@ RULES = [
     Rule("year", re.compile(
         rf"{B}(?P<y>\d{{1,4}})(?:{SP}?{RANGE_DASH}{SP}?(?P<y2>\d{{1,4}}))?{SP}?"
         rf"(?P<w>годами|годах|годам|годов|годом|годе|году|года|годы|год|гг\.|г\.)(?!\w)"), _year),
+    Rule("bare year", re.compile(
+        rf"(?<![\w])(?P<p>[Вв]о?|[Оо]б?|[Кк]|[Дд]о|[Пп]осле|[Сс]|[Оо]коло){SP}(?P<y>\d{{4}})"
+        rf"(?={SP}*(?:[.,;:!?)…]|$|{SP}не(?!\w)))"), _bare_year),
     Rule("century", re.compile(
         rf"(?<![\w.,])(?P<a>{ROMAN_RE}|\d{{1,2}})(?:{SP}?{RANGE_DASH}{SP}?(?P<b>{ROMAN_RE}|\d{{1,2}}))?{SP}"
         r"(?P<w>век[а-я]*|столети[а-я]+|тысячелети[а-я]+|вв\.|в\.)(?!\w)"), _century),
@@ -415,6 +442,9 @@ RULES = [
     Rule("suffixed ordinal", re.compile(
         rf"{B}(?P<n>\d+){RANGE_DASH}(?P<suf>ыми|ими|ого|его|ому|ему|ый|ий|ой|ая|яя|ое|ее|ые|ие|ую|юю|ым|им|ых|их|"
         r"го|му|ми|й|я|е|ю|м|х)(?!\w)"), _suffixed_ordinal),
+    Rule("per unit", re.compile(
+        rf"(?P<before>{B}\d+|(?P<money>руб\.|коп\.|₽|\$|€|долл\.))/(?P<u>{'|'.join(map(re.escape, _PER_UNIT_ACC))})"
+        r"(?![\w])"), _per_unit, needs=re.compile("/")),
     # A dot between groups of three digits is a thousands separator in Russian text (its
     # decimal mark is a comma): 2.300 человек -> две тысячи триста человек.
     Rule("dotted thousands", re.compile(rf"{B}\d{{1,3}}(?:\.\d{{3}})+(?![\w]|[.,]\d)"), _dotted_thousands),
@@ -428,6 +458,11 @@ RULES = [
     Rule("fraction", re.compile(rf"{B}(?P<a>\d{{1,3}})/(?P<b>\d{{1,3}}){E}"), _fraction),
     Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),
     Rule("cardinal", re.compile(rf"{B}{NEG}(?P<n>{NUM}){E}"), _cardinal),
+    # The signs alone, not after a number (those are units above): "знак %" -> знак процент.
+    Rule("lone sign", re.compile(r"(?<![\w\d%°])(?P<s>[%°])(?![\w\d])"),
+         lambda m: {"%": "процент", "°": "градус"}[m.group("s")], needs=re.compile("[%°]")),
+    Rule("dollar abbreviation", re.compile(r"(?<=доллар)(?P<e>а|ов|)\.(?=\s?США)"), lambda m: m.group("e"),
+         needs=re.compile("США")),
     Rule("loose digits", re.compile(r"\d+"), _loose_digits),
 ]
 
