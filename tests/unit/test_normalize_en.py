@@ -199,6 +199,9 @@ ROUND_TWO = [
     ("100 W 5th Ave", "one hundred West fifth Avenue"),
     ("Elm St, then Oak Ave.", "Elm Street, then Oak Avenue."),
     ("on Mulholland Dr", "on Mulholland Drive"),
+    ("x - 1", "x minus one"),
+    ("Solve x + 2 = 5 now.", "Solve x plus two equals five now."),
+    ("pages 5 - 10", "pages five to ten"),  # numbers alone: a range, as before
 ]
 
 
@@ -226,6 +229,6 @@ def test_round_two_rules_leave_words_alone():
     assert "dot" not in en("999.1.1.1")
     for text in ("I am here at last.", "Q and A", "Pm me later.", "She said 'so' twice.", "Mid-air, the end.",
                  "AT&T and R&D", "He needs an IV line.", "X marks the spot.", "The St Bernard slept.",
-                 "you may go", "They march in step."):
+                 "you may go", "They march in step.", "there was a - how to say - problem"):
         assert en(text) == text, text
     assert en("you may 5 times") == "you may five times" and en("march 5 miles") == "march five miles"

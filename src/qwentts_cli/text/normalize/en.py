@@ -454,6 +454,11 @@ def _equation(m: re.Match) -> str:  # 3+4=7 -> three plus four equals seven
     return " ".join(number(p) if i % 2 == 0 else _EQUATION_OPS[p] for i, p in enumerate(parts))
 
 
+def _algebra(m: re.Match) -> str:  # x - 1 = y -> x minus one equals y (variables are single letters)
+    parts = re.split(rf"{SP}([-+*×÷=−]){SP}", m.group(0))
+    return " ".join(_EQUATION_OPS[p] if i % 2 else (number(p) if p[0].isdigit() else p) for i, p in enumerate(parts))
+
+
 def _era(m: re.Match) -> str:  # 44 BC -> forty-four B C; 1066 AD -> ten sixty-six A D
     n = int(m.group("n"))
     words = year(n) if 1000 <= n <= 2099 else cardinal(n)
@@ -529,6 +534,10 @@ RULES = [
     Rule("city state", re.compile(
         rf"(?P<city>[A-Z][a-z]+(?:{SP}[A-Z][a-z]+)*),{SP}(?P<st>{'|'.join(_US_STATES)})"
         rf"(?:{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state, needs=needs(',')),
+    Rule("algebra", re.compile(
+        rf"(?<![\w.'\u2019])(?:[a-z]|{NUM})(?:{SP}[-+*×÷=−]{SP}(?:[a-z]|{NUM}))+(?![\w.'\u2019]|,\d)"),
+         lambda m: _algebra(m) if re.search(r"(?<![\w])[a-z](?![\w])", m.group(0)) else None,
+         needs=needs("+-*×÷=−")),
     Rule("equation", re.compile(rf"{B}{NUM}(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{SP}?[+*×÷=]{SP}?{NUM}"
                                 rf"(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{E}"), _equation, needs=needs('+*×÷=')),
     Rule("number sign", re.compile(r"(?<![\w&])#(?P<n>\d+)(?!\w)"), lambda m: f"number {cardinal(int(m.group('n')))}", needs=needs('#')),
