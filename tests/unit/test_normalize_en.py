@@ -172,6 +172,8 @@ ROUND_TWO = [
     ("Tom & Jerry", "Tom and Jerry"),
     # addresses
     ("Austin, TX 78701", "Austin, Texas seven eight seven zero one"),
+    ("Austin, TX", "Austin, Texas"),
+    ("Portland, OR 97201", "Portland, Oregon nine seven two zero one"),
     # dates in other spellings, eras
     ("on jan 3", "on January third"),
     ("AUG 14 2021", "August fourteenth, twenty twenty-one"),
@@ -229,6 +231,7 @@ def test_round_two_rules_leave_words_alone():
     assert "dot" not in en("999.1.1.1")
     for text in ("I am here at last.", "Q and A", "Pm me later.", "She said 'so' twice.", "Mid-air, the end.",
                  "AT&T and R&D", "He needs an IV line.", "X marks the spot.", "The St Bernard slept.",
-                 "you may go", "They march in step.", "there was a - how to say - problem"):
+                 "you may go", "They march in step.", "there was a - how to say - problem",
+                 "Fine, OK.", "John Smith, MD", "Ann Lee, PA", "Yes, OR no?"):
         assert en(text) == text, text
     assert en("you may 5 times") == "you may five times" and en("march 5 miles") == "march five miles"

@@ -439,7 +439,14 @@ _US_STATES = {
 }
 
 
-def _city_state(m: re.Match) -> str:  # Austin, TX 78701 -> Austin, Texas seven eight seven zero one
+# Codes that are also words or titles after a name ("Fine, OK", "Smith, MD", "Jones, PA"): a
+# state only with a ZIP code after it.
+_AMBIGUOUS_STATES = frozenset("OK IN OR ME HI MD PA DC DE CO ID OH LA MA AL GA SC".split())
+
+
+def _city_state(m: re.Match) -> str | None:  # Austin, TX 78701 -> Austin, Texas seven eight seven zero one
+    if m.group("st") in _AMBIGUOUS_STATES and not m.group("zip"):
+        return None
     words = f"{m.group('city')}, {_US_STATES[m.group('st')]}"
     if m.group("zip"):
         words += " " + digits(m.group("zip")) + (f" {digits(m.group('zip4'))}" if m.group("zip4") else "")

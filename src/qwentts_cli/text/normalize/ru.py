@@ -176,7 +176,8 @@ def _year(m: re.Match) -> str | None:
 
 # A year with no "году" after it: "это было в 2020." -> в две тысячи двадцатом. Only where the
 # sentence or clause ends after it (or "не" follows), so that "в 2000 раз" stays a count.
-_BARE_YEAR_CASES = {"в": "p", "во": "p", "о": "p", "об": "p", "к": "d", "до": "g", "после": "g", "с": "g", "около": "g"}
+# (Not after до/с/около/после: "от 1500 до 2000." is an amount more often than a year.)
+_BARE_YEAR_CASES = {"в": "p", "во": "p", "о": "p", "об": "p", "к": "d"}
 
 
 def _bare_year(m: re.Match) -> str | None:
@@ -428,7 +429,7 @@ RULES = [
         rf"{B}(?P<y>\d{{1,4}})(?:{SP}?{RANGE_DASH}{SP}?(?P<y2>\d{{1,4}}))?{SP}?"
         rf"(?P<w>годами|годах|годам|годов|годом|годе|году|года|годы|год|гг\.|г\.)(?!\w)"), _year),
     Rule("bare year", re.compile(
-        rf"(?<![\w])(?P<p>[Вв]о?|[Оо]б?|[Кк]|[Дд]о|[Пп]осле|[Сс]|[Оо]коло){SP}(?P<y>\d{{4}})"
+        rf"(?<![\w])(?P<p>[Вв]о?|[Оо]б?|[Кк]){SP}(?P<y>\d{{4}})"
         rf"(?={SP}*(?:[.,;:!?)…]|$|{SP}не(?!\w)))"), _bare_year),
     Rule("century", re.compile(
         rf"(?<![\w.,])(?P<a>{ROMAN_RE}|\d{{1,2}})(?:{SP}?{RANGE_DASH}{SP}?(?P<b>{ROMAN_RE}|\d{{1,2}}))?{SP}"
