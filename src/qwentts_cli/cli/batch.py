@@ -358,6 +358,11 @@ class Recorder:
         self.progress.done(number, entry["id"], "skipped (done before)" if entry["status"] == "skipped"
                            else entry["status"], entry["audio_s"])
 
+    def stopped(self, why: str) -> None:
+        """The job stopped early (a signal, a worker failure): what is done, and where it is recorded."""
+        typer.echo(f"{why}; {len(self.entries)} of {len(self.items)} items done, in {self.out_dir / MANIFEST}",
+                   err=True)
+
     def finish(self, status: int) -> None:
         """Exit 130/143 after a signal, 1 if an item failed."""
         if status:
@@ -385,8 +390,7 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
                 recorder.record(plan.number, plan.entry)
     except Interrupted as e:
         status = e.status
-        typer.echo(f"interrupted; {len(recorder.entries)} of {len(items)} items done, in {out_dir / MANIFEST}",
-                   err=True)
+        recorder.stopped("interrupted")
     finally:
         recorder.progress.close()
     recorder.finish(status)

@@ -21,8 +21,6 @@ import socket
 from dataclasses import asdict
 from pathlib import Path
 
-import typer
-
 from qwentts_cli.errors import UsageError
 
 CONNECT_TIMEOUT_S = 3.0
@@ -109,12 +107,10 @@ def run_ray(address: str, workers: int, checkpoint, items, out_dir: Path, manife
                     recorder.record(int(row["n"]), json.loads(row["entry"]))
     except Interrupted as e:
         status = e.status
-        typer.echo(f"interrupted; {len(recorder.entries)} of {len(items)} items done, in {out_dir / MANIFEST}",
-                   err=True)
+        recorder.stopped("interrupted")
     except ray.exceptions.RayError as e:  # a worker died or raised: one line, the finished items kept
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        typer.echo(f"error: a Ray worker failed ({reason}); {len(recorder.entries)} of {len(items)} items done, "
-                   f"in {out_dir / MANIFEST}", err=True)
+        recorder.stopped(f"error: a Ray worker failed ({reason})")
         status = 1
     finally:
         recorder.progress.close()

@@ -266,15 +266,9 @@ def _is_live(text: str | None, file: Path | None) -> bool:
 def _pieces(body: str, normalize: bool, language: str, start_at: int = 1, by_paragraph: bool = False) -> list:
     """The text, normalized (unless asked not to) and cut into the pieces the model speaks one by one:
     (text.feed.Piece, what is spoken) pairs, from piece `start_at` on."""
-    from qwentts_cli.text.feed import pieces_of_text
-    from qwentts_cli.text.segment import speakable
+    from qwentts_cli.text.feed import spoken_pieces
 
-    if normalize:
-        from qwentts_cli.text.normalize import normalize as normalize_text
-
-        body = normalize_text(body, lang=language)
-    # A piece of only punctuation or symbols ("...", an emoji) has nothing the model can say.
-    pieces = [(piece, piece.text) for piece in pieces_of_text(body, by_paragraph) if speakable(piece.text)]
+    pieces = [(piece, piece.text) for piece in spoken_pieces(body, normalize, language, by_paragraph)]
     if not pieces:
         raise UsageError("the text has nothing to speak (only symbols, punctuation or control characters); "
                          "give some words")

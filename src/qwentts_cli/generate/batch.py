@@ -30,7 +30,7 @@ so int8 rows are not independent of their neighbours (docs/benchmark.md measures
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -74,7 +74,6 @@ class _Slot:
     frames: int = 0  # frames made so far
     texts: int = 0  # trailing text rows of the prompt
     prefilled: bool = False
-    done: bool = field(default=False)
 
 
 class BatchEngine:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from qwentts_cli.config import SamplingConfig
-from qwentts_cli.generate.sampling import CONTROL_TOKENS, MIN_NEW_TOKENS, sample_probabilities
+from qwentts_cli.generate.sampling import CONTROL_TOKENS, MIN_NEW_TOKENS, repetition_penalized, sample_probabilities
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,8 @@ class RowPicker:
                 by_penalty.setdefault(settings[r].repetition_penalty, []).append(r)
         for penalty, idx in by_penalty.items():
             index = torch.tensor(idx, device=scores.device)
-            sub = scores.index_select(0, index)
-            penalized = torch.where(sub < 0, sub * penalty, sub / penalty)
-            scores.index_copy_(0, index, torch.where(self.seen.index_select(0, index), penalized, sub))
+            penalized = repetition_penalized(scores.index_select(0, index), self.seen.index_select(0, index), penalty)
+            scores.index_copy_(0, index, penalized)
         if self.eos_id is not None:
             early = [r for r in rows if self.count[r] < MIN_NEW_TOKENS]
             if early:

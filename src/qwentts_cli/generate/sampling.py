@@ -59,8 +59,7 @@ class TokenPicker:
         """
         scores = logits.float()
         if self.penalty != 1.0 and self.count:
-            penalized = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
-            scores = torch.where(self.seen, penalized, scores)
+            scores = repetition_penalized(scores, self.seen, self.penalty)
         if self.eos_id is not None and self.count < MIN_NEW_TOKENS:
             scores[:, self.eos_id].fill_(float("-inf"))
         if self.suppress is not None:
@@ -81,6 +80,12 @@ class TokenPicker:
             # (A CPU exponential_ can return 0; 0/0 would be NaN, which argmax would pick.)
             return (probs / noise.clamp_min(torch.finfo(noise.dtype).tiny)).argmax(dim=-1, keepdim=True)
         return torch.multinomial(probs, num_samples=1, generator=self.generator)
+
+
+def repetition_penalized(scores: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """transformers' repetition penalty: seen tokens' scores divided by `penalty` (multiplied when
+    negative). Elementwise with a Python scalar, so rows of one penalty may share a call (rows.py)."""
+    return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
 
 
 def sample_probabilities(scores: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:

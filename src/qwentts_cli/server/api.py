@@ -77,7 +77,7 @@ def create_app(service: SpeechService, *, api_key: str | None = None, max_body_b
                max_upload_bytes: int = 32 << 20, cors: str | None = None, log=None) -> FastAPI:
     """The ASGI app over `service` (already loading in a thread, or loaded)."""
     app = FastAPI(title="qwentts", docs_url=None, redoc_url=None, openapi_url=None)
-    metrics = service_metrics = Metrics()
+    metrics = Metrics()
     log = log or (lambda entry: print(json.dumps(entry, ensure_ascii=False), file=sys.stderr, flush=True))
     app.state.metrics = metrics
 
@@ -193,8 +193,8 @@ def create_app(service: SpeechService, *, api_key: str | None = None, max_body_b
         except BaseException:  # the client went away before its first audio: free the slot
             stream.cancel()
             raise
-        service_metrics.ttfa.observe(time.perf_counter() - started)
-        return StreamingResponse(_body(chunks, first, encoder, sse, service_metrics, started, stream),
+        metrics.ttfa.observe(time.perf_counter() - started)
+        return StreamingResponse(_body(chunks, first, encoder, sse, metrics, started, stream),
                                  media_type="text/event-stream" if sse else MEDIA_TYPES[fmt])
 
     return app

@@ -186,15 +186,10 @@ class SpeechService:
         return request, self.scheduler.submit(Stream(rows()))
 
     def _pieces(self, fields: SpeechFields, language: str) -> list[str]:
-        from qwentts_cli.text.feed import pieces_of_text
-        from qwentts_cli.text.segment import speakable
+        from qwentts_cli.text.feed import spoken_pieces
 
-        text = fields.input
-        if fields.normalize if fields.normalize is not None else self.settings.normalize:
-            from qwentts_cli.text.normalize import normalize
-
-            text = normalize(text, lang=language)
-        pieces = [p.text for p in pieces_of_text(text) if speakable(p.text)]
+        normalize = fields.normalize if fields.normalize is not None else self.settings.normalize
+        pieces = [p.text for p in spoken_pieces(fields.input, normalize, language)]
         if not pieces:
             raise UsageError("<input> has nothing to speak (only symbols, punctuation or spaces); give some words")
         return pieces

@@ -56,6 +56,19 @@ def pieces_of_text(text: str, by_paragraph: bool = False) -> Iterator[Piece]:
             yield Piece(part, paragraph_before=i > 0 and k == 0)
 
 
+def spoken_pieces(text: str, normalize: bool, language: str, by_paragraph: bool = False) -> list[Piece]:
+    """The pieces the model speaks, one by one: the text normalized (unless asked not to), cut by
+    `pieces_of_text`, and the pieces with nothing to say (only punctuation or symbols: "...", an
+    emoji) left out. Empty when nothing is left; the caller words that error."""
+    from qwentts_cli.text.segment import speakable
+
+    if normalize:
+        from qwentts_cli.text.normalize import normalize as normalize_text
+
+        text = normalize_text(text, lang=language)
+    return [piece for piece in pieces_of_text(text, by_paragraph) if speakable(piece.text)]
+
+
 def pieces_of_stream(stream: BinaryIO, flush_s: float = DEFAULT_FLUSH_S) -> Iterator[Piece]:
     """Pieces as the text arrives on `stream` (a pipe, a file), read on a thread so that an idle
     input can be flushed. Raises NotUTF8 at a bad byte."""

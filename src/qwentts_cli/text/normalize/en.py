@@ -141,6 +141,10 @@ def _day_month(m: re.Match) -> str:  # 14 March 2019
     return f"{words}, {year(int(m.group('y')))}" if m.group("y") else words
 
 
+def _clock_minutes(mi: int) -> str:  # 5 -> oh five, 30 -> thirty
+    return f"oh {cardinal(mi)}" if mi < 10 else cardinal(mi)
+
+
 def _time(m: re.Match) -> str | None:
     h, mi, ampm = int(m.group("h")), int(m.group("m")), m.group("ampm")
     if h > 24 or mi > 59:
@@ -149,7 +153,7 @@ def _time(m: re.Match) -> str | None:
         # 24-hour times on the hour are "fifteen hundred"; 12-hour ones "ten o'clock" / "ten a m".
         minutes = "" if ampm else (" hundred" if h > 12 or h == 0 else " o'clock")
     else:
-        minutes = " " + (f"oh {cardinal(mi)}" if mi < 10 else cardinal(mi))
+        minutes = " " + _clock_minutes(mi)
     if m.group("s") and not ampm:
         # h:mm:ss is a duration or a timestamp: hours, minutes and seconds (issue 15).
         sec = int(m.group("s"))
@@ -254,9 +258,10 @@ def _money(amount: str, mult: str | None, currency: Currency, neg: bool) -> str:
     return f"{sign}{number(amount)} {currency.name.after(is_one(amount))}"
 
 
-def _money_before(m: re.Match) -> str:
-    words = _money(m.group("n"), m.group("mult"), CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
-    per = m.groupdict().get("per")
+def _money_before(m: re.Match) -> str:  # $5, $3.5m, £2 billion, $15/mo
+    mult = m.group("mult") or m.group("gm")
+    words = _money(m.group("n"), mult, CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
+    per = m.group("per")
     return f"{words} per {PER_PERIOD[per.lower()]}" if per else words
 
 
@@ -345,8 +350,7 @@ def _time_range(m: re.Match) -> str | None:  # 9am-5pm, 9:30 a.m.–5 p.m. -> ni
         hour = int(h)
         if not 1 <= hour <= 12 or (mm is not None and int(mm) > 59):
             return None
-        minutes = "" if mm is None or int(mm) == 0 else " " + (f"oh {cardinal(int(mm))}" if int(mm) < 10
-                                                              else cardinal(int(mm)))
+        minutes = "" if mm is None or int(mm) == 0 else " " + _clock_minutes(int(mm))
         sides.append(f"{cardinal(hour)}{minutes} {_say_ampm(ampm)}")
     return " to ".join(sides)
 
@@ -418,13 +422,6 @@ _MULT_BEFORE = rf"(?:{SP}?(?P<mult>{alternation(MULTIPLIERS)})(?!\w)|(?P<gm>{alt
 _PER = rf"(?:/(?P<per>{alternation(PER_PERIOD)})(?!\w))?"
 
 
-def _money_before_glued(m: re.Match) -> str:
-    mult = m.group("mult") or m.group("gm")
-    words = _money(m.group("n"), mult, CURRENCY_BEFORE[m.group("cur")], bool(m.group("neg")))
-    per = m.group("per")
-    return f"{words} per {PER_PERIOD[per.lower()]}" if per else words
-
-
 _US_STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California", "CO": "Colorado",
     "CT": "Connecticut", "DE": "Delaware", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho",
@@ -479,10 +476,6 @@ def _short_year(y: str) -> str:
 
 def _slashed_short_date(m: re.Match) -> str | None:  # US 06/03/19 -> June third, twenty nineteen
     return _date(int(m.group("b")), int(m.group("a")), _short_year(m.group("y")))
-
-
-def _suffixed_fraction(m: re.Match) -> str | None:  # 1/8th -> one eighth
-    return _fraction(m)
 
 
 def _per_unit(m: re.Match) -> str:  # 12/kg -> twelve per kilogram
@@ -555,7 +548,7 @@ RULES = [
     Rule("slashed short date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{2}}){E}"),
          _slashed_short_date, needs=needs('/')),
     Rule("suffixed fraction", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})(?:st|nd|rd|th)(?!\w)"),
-         _suffixed_fraction, needs=needs('/')),
+         _fraction, needs=needs('/')),
     Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
     Rule("ordinal", re.compile(rf"{B}(?P<n>{INT})(?:st|nd|rd|th)(?!\w)", re.IGNORECASE), _suffixed_ordinal),
     Rule("roman numbered", re.compile(
@@ -566,7 +559,7 @@ RULES = [
         rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P=cur)(?P<b>{NUM}){E}"), _money_range, needs=needs('$£€¥₩₽₹')),
     Rule("cents only", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})\.(?P<c>\d{{2}}){E}"), _cents_only, needs=needs('$£€¥₩₽₹')),
     Rule("money before", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE}){SP}?{NEG}(?P<n>{NUM}){_MULT_BEFORE}{_PER}"),
-         _money_before_glued),
+         _money_before),
     Rule("money after", re.compile(
         rf"{B}{NEG}(?P<n>{NUM}){_MULT}{SP}?(?P<cur>{alternation(CURRENCY_AFTER)})(?![\w])"), _money_after),
     Rule("per units", re.compile(

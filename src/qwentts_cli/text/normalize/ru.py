@@ -244,10 +244,6 @@ def _dotted_thousands(m: re.Match) -> str:  # 2.300 -> 2 300 (thin space): the r
     return m.group(0).replace(".", "\u2009")
 
 
-def _latin_token(m: re.Match) -> str:  # a-1.b3_c -> a дефис один точка b три нижнее подчёркивание c
-    return _address(m)
-
-
 def _suffixed_ordinal(m: re.Match) -> str:
     n = parse_int(m.group("n"))
     options = suffix_forms(m.group("suf").lower())
@@ -410,7 +406,7 @@ RULES = [
     Rule("latin token", re.compile(r"(?<![\w.@/-])(?=[\w.-]*[A-Za-z])(?=[\w.-]*(?:\d|_))"
                                    r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+){2,}(?![\w@/-]|\.\w)|"
                                    r"(?<![\w.@/-])[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_.-]*[A-Za-z0-9](?![\w@/-])"),
-         _latin_token, needs=re.compile("[A-Za-z]")),
+         _address, needs=re.compile("[A-Za-z]")),  # sign by sign, as an address
     Rule("numeric date", re.compile(rf"{B}(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}}){E}(?:{SP}?г\.)?"),
          _numeric_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _numeric_date),
