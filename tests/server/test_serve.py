@@ -162,11 +162,11 @@ def test_a_client_that_goes_away_frees_its_slot(custom_server):
 
 def test_a_flood_past_the_queue_gets_429s_and_the_server_stays_up():
     # One slot and one place in the queue: of eight clients at once, most are turned away (each
-    # request is 60 frames, far longer than eight connections take to arrive).
+    # request is 30 frames, far longer than eight connections take to arrive).
     server = Server(FIXTURES / "qwen3-tts-micro" / "model", "--slots", "1", "--max-queue", "1")
     try:
         body = {"model": "tts-1", "input": "Hello there, this is a long sentence to keep a slot busy.",
-                "voice": "ryan", "response_format": "pcm", "max_frames": 60, "greedy": True}
+                "voice": "ryan", "response_format": "pcm", "max_frames": 30, "greedy": True}
 
         def post(_):
             with httpx.Client(base_url=server.url, trust_env=False, timeout=120) as own:
