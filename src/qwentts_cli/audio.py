@@ -7,7 +7,7 @@ Where the bytes go (atomically, or in place for a stream) is outputs.py's busine
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -36,11 +36,34 @@ def output_format(path: str, subtype: str) -> tuple[str, str]:
 
 def audio_writer(path: str, audio: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> Callable[[BinaryIO], None]:
     """What writes float samples as the file `path` names (format from its extension), for outputs.py."""
+    return blocks_writer(path, [audio], sample_rate, subtype)
+
+
+# libsndfile writes a plain RIFF WAV, whose sizes are 32-bit; the margin covers its header chunks.
+_WAV_MAX_DATA = 0xFFFFFFFF - 4096
+_SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
+
+
+def blocks_writer(path: str, blocks: Iterable[np.ndarray], sample_rate: int,
+                  subtype: str = "pcm16") -> Callable[[BinaryIO], None]:
+    """What writes float sample blocks, consumed as they come, as the file `path` names: the bytes a
+    one-shot write of all of them makes (the same samples, for Vorbis), with one block in memory."""
     import soundfile as sf
 
     fmt, sf_subtype = output_format(path, subtype)
-    samples = np.asarray(audio, dtype=np.float32)
-    return lambda f: sf.write(f, samples, sample_rate, format=fmt, subtype=sf_subtype)
+
+    def write(f: BinaryIO) -> None:
+        data = 0
+        with sf.SoundFile(f, "w", sample_rate, 1, format=fmt, subtype=sf_subtype) as out:
+            for block in blocks:
+                data += len(block) * _SAMPLE_BYTES.get(sf_subtype, 0)
+                if fmt == "WAV" and data > _WAV_MAX_DATA:
+                    from qwentts_cli.errors import OutputError
+
+                    raise OutputError(WAV_TOO_LONG)
+                out.write(np.asarray(block, dtype=np.float32))
+
+    return write
 
 
 def codes_writer(codes: np.ndarray) -> Callable[[BinaryIO], None]:
@@ -50,6 +73,7 @@ def codes_writer(codes: np.ndarray) -> Callable[[BinaryIO], None]:
 
 # --- sample formats, post-processing --------------------------------------------------------
 
+WAV_TOO_LONG = "a WAV file holds at most 4 GiB of audio; write FLAC, stream raw PCM, or split the text"
 PCM_FORMATS = ("s16le", "f32le")  # raw audio on stdout
 # The raw sample format an incrementally written WAV holds, per WAV subtype.
 WAV_STREAM_PCM = {"pcm16": "s16le", "pcm24": "s24le", "float": "f32le"}
@@ -83,17 +107,87 @@ def speech_bounds(samples: np.ndarray, sample_rate: int) -> tuple[int, int]:
     n = len(samples) // window
     if n == 0:
         return 0, len(samples)
-    rms = np.sqrt(np.mean(np.square(samples[: n * window].reshape(n, window), dtype=np.float64), axis=1))
-    loud = np.flatnonzero(rms > SILENCE_RMS)
+    loud = _loud_windows(samples[: n * window], window)
     if loud.size == 0:
         return 0, 0
     margin = int(sample_rate * SILENCE_MARGIN_S)
     return max(0, loud[0] * window - margin), min(len(samples), (loud[-1] + 1) * window + margin)
 
 
+def _loud_windows(samples: np.ndarray, window: int) -> np.ndarray:
+    """Indices of the windows (a whole number of them in `samples`) louder than SILENCE_RMS."""
+    n = len(samples) // window
+    rms = np.sqrt(np.mean(np.square(samples.reshape(n, window), dtype=np.float64), axis=1))
+    return np.flatnonzero(rms > SILENCE_RMS)
+
+
 def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     start, end = speech_bounds(samples, sample_rate)
     return samples[start:end]
+
+
+class SilenceTrimmer:
+    """`speech_bounds` of audio that comes in blocks: `push` returns what is sure to be kept, `finish`
+    the rest; together they are `trim_silence` of all the audio, and `start`/`end` its bounds.
+
+    Silence is held back only as long as it is not known whether speech follows (the trailing
+    silence of everything so far), and before any speech only the last margin of it."""
+
+    def __init__(self, sample_rate: int):
+        self.window = max(1, int(sample_rate * SILENCE_WINDOW_S))
+        self.margin = int(sample_rate * SILENCE_MARGIN_S)
+        self.held = np.zeros(0, dtype=np.float32)  # samples from `held_from` on, not yet given out
+        self.held_from = 0
+        self.unjudged = np.zeros(0, dtype=np.float32)
+        self.seen = 0  # samples pushed
+        self.scanned = 0  # samples whose windows are judged (a whole number of windows)
+        self.start: int | None = None  # bounds, once speech is found
+        self.speech_end = 0  # the end of the last loud window
+        self.end: int | None = None  # after finish
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        self.held = np.concatenate((self.held, samples))
+        self.unjudged = np.concatenate((self.unjudged, samples))  # from `scanned` on (less than a window between pushes)
+        self.seen += len(samples)
+        whole = len(self.unjudged) // self.window * self.window
+        if whole:
+            loud = _loud_windows(self.unjudged[:whole], self.window)
+            self.unjudged = self.unjudged[whole:]
+            if loud.size:
+                first = self.scanned + int(loud[0]) * self.window
+                if self.start is None:
+                    self.start = max(0, first - self.margin)
+                self.speech_end = self.scanned + (int(loud[-1]) + 1) * self.window
+            self.scanned += whole
+        if self.start is None:
+            return self._drop_to(max(0, self.scanned - self.margin))
+        return self._give(min(self.seen, self.speech_end + self.margin))
+
+    def finish(self) -> np.ndarray:
+        if self.seen < self.window:  # too short to judge: kept whole, as speech_bounds keeps it
+            self.start, self.end = 0, self.seen
+        elif self.start is None:
+            self.start = self.end = 0
+            return np.zeros(0, dtype=np.float32)
+        else:
+            self.end = min(self.seen, self.speech_end + self.margin)
+        return self._give(self.end)
+
+    def _drop_to(self, position: int) -> np.ndarray:
+        """Before any speech: what lies before `position` can never be kept."""
+        if position > self.held_from:
+            self.held = self.held[position - self.held_from :]
+            self.held_from = position
+        return np.zeros(0, dtype=np.float32)
+
+    def _give(self, until: int) -> np.ndarray:
+        """The held samples in [start, until), given out."""
+        self._drop_to(self.start)
+        out = self.held[: max(0, until - self.held_from)]
+        self.held = self.held[len(out) :]
+        self.held_from += len(out)
+        return out
 
 
 class Resampler:
@@ -154,7 +248,7 @@ class StreamingWavWriter:
         if self.seekable and 36 + self.data_bytes + len(data) > 0xFFFFFFFF:
             from qwentts_cli.errors import OutputError
 
-            raise OutputError("a WAV file holds at most 4 GiB of audio; stream raw PCM instead, or split the text")
+            raise OutputError(WAV_TOO_LONG)
         self.file.write(data)
         self.data_bytes += len(data)
         if self.seekable:

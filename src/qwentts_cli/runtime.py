@@ -480,33 +480,80 @@ class Synthesizer:
         req = self.resolve(request, **fields)
         return self.decode_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, on_frame, times)
 
+    def synthesize_codes(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
+                         on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
+                         batch: int = 1, **fields) -> np.ndarray:
+        """`synthesize`'s codes (F, 16) alone, int16; `audio_blocks` decodes them a segment at a time."""
+        req = self.resolve(request, **fields)
+        return self.collect_codes(self._pieces_frames(_as_pieces(pieces), req, times, batch), on_frame)
+
     def decode_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
                       on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None) -> SynthesisResult:
         """(piece index, its frames) of one request, as `ordered_frames` gives them -> one decode
         of all the frames (the cloned voice's reference cut as the official cuts it)."""
-        frames = []
+        codes = self.collect_codes(pieces_frames, on_frame)
+        blocks = list(self.audio_blocks(codes, req, times))
+        audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+        return SynthesisResult(codes.astype(np.int64), audio)
+
+    def collect_codes(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]],
+                      on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+        """All the frames of (piece index, its frames) as codes (F, 16), int16: a frame costs 32
+        bytes, so the codes of a book stay small while its audio would not. `on_frame(piece)` after
+        each frame. One host read per piece (not per frame)."""
+        pieces = []
         for piece, piece_frames in pieces_frames:
+            frames = []
             for frame in piece_frames:
                 frames.append(frame)
                 if on_frame is not None:
                     on_frame(piece)
-        if not frames:
-            return SynthesisResult(np.zeros((0, 16), dtype=np.int64), np.zeros(0, dtype=np.float32))
-        codes = torch.stack(frames)  # (F, 16)
+            if frames:
+                pieces.append(torch.stack(frames).to(torch.int16).cpu().numpy())
+        return np.concatenate(pieces) if pieces else np.zeros((0, 16), dtype=np.int16)
+
+    def audio_samples(self, frames: int, req: ResolvedRequest) -> int:
+        """How many samples `audio_blocks` makes of `frames` generated frames (the official cut
+        of a cloned voice's reference can leave one more than frames * 1920)."""
         ref = req.voice.ref_codes if req.voice is not None else None
-        t = times.clock(self.device) if times else 0.0
-        if ref is None:
-            audio = self.codec.decode(codes)
-        else:
-            # As the official: reference + generated codes decoded together, then the reference's
-            # share of the samples cut from the front, in the official float arithmetic (which
-            # sometimes cuts one sample less than R * 1920).
-            R, G = ref.shape[0], codes.shape[0]
-            audio = self.codec.decode(torch.cat((ref.to(self.device), codes)))
-            audio = audio[int(R / (R + G) * ((R + G) * self.codec.frame_samples)) :]
-        if times:
-            times.codec += times.clock(self.device) - t
-        return SynthesisResult(codes.cpu().numpy(), _finite(audio.float().cpu().numpy().reshape(-1)))
+        if ref is None or not frames:
+            return frames * self.codec.frame_samples
+        R, G = ref.shape[0], frames
+        return (R + G) * self.codec.frame_samples - _reference_cut(R, G, self.codec.frame_samples)
+
+    def audio_blocks(self, codes: np.ndarray, req: ResolvedRequest, times: StepTimes | None = None) -> Iterator[np.ndarray]:
+        """The audio of generated codes (F, 16), as one official decode makes it, one codec segment
+        (24 s) at a time, float32: concatenated, the blocks are that decode bit for bit. A cloned
+        voice's reference codes are decoded in front, as the official does, and its share of the
+        samples cut from the front in the official float arithmetic."""
+        if not len(codes):
+            return
+        ref = req.voice.ref_codes if req.voice is not None else None
+        skip = 0
+        if ref is not None:
+            skip = _reference_cut(ref.shape[0], len(codes), self.codec.frame_samples)
+            codes = np.concatenate((ref.cpu().numpy().astype(codes.dtype), codes))
+        segments = self.codec.segments(torch.from_numpy(codes).to(self.device))
+        while True:
+            t = times.clock(self.device) if times else 0.0
+            wav = next(segments, None)
+            if wav is not None:
+                wav = wav.float().cpu().numpy()
+            if times:
+                times.codec += times.clock(self.device) - t
+            if wav is None:
+                return
+            if skip >= len(wav):
+                skip -= len(wav)
+                continue
+            yield _finite(wav[skip:])
+            skip = 0
+
+
+def _reference_cut(R: int, G: int, hop: int) -> int:
+    """The samples the official decode cuts from the front of reference (R frames) + generated (G)
+    audio: R * hop, in its float arithmetic, which sometimes makes it one less."""
+    return int(R / (R + G) * ((R + G) * hop))
 
 
 def _ran_on(index: int, reason: str) -> None:

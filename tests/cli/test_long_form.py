@@ -228,3 +228,57 @@ def test_synth_batch_refusals(model_dir, tmp_path):
     assert_clean_error(run, "--batch must be at least 1, not 0")
     run = run_cli("synth", "--stream", "--model", str(model_dir), "--batch", "2", stdin=b"Hello.\n")
     assert_clean_error(run, "live input is spoken as it comes")
+
+
+def test_a_long_file_is_written_a_segment_at_a_time(model_dir, tmp_path, monkeypatch):
+    """Without --stream the file is the official one-shot decode of all the codes, laid out with the
+    pauses (then trimmed and resampled), but written a codec segment at a time: no write holds
+    more than one segment's audio."""
+    import soundfile
+    import soxr
+    import torch
+
+    from qwentts_cli.audio import trim_silence
+    from qwentts_cli.model.codec import Segmentation
+    from qwentts_cli.runtime import Synthesizer
+
+    load = Synthesizer.load.__func__
+    synths = []
+
+    def small_segments(cls, *args, **kwargs):  # 12-frame segments: this short book spans several
+        synth = load(cls, *args, **kwargs)
+        synth.codec.segmentation = Segmentation(frames=12, context=3)
+        synths.append(synth)
+        return synth
+
+    monkeypatch.setattr(Synthesizer, "load", classmethod(small_segments))
+    real_write, writes = soundfile.SoundFile.write, []
+
+    def spy(self, data):
+        writes.append(len(data))
+        return real_write(self, data)
+
+    monkeypatch.setattr(soundfile.SoundFile, "write", spy)
+    codes = tmp_path / "codes.npy"
+    args = ["synth", BOOK, "--model", str(model_dir), "--greedy", "--max-frames", "16", "--no-normalize",
+            "--language", "russian", "--subtype", "float", "--paragraph-pause", "500"]
+    run = run_main(*args, "--subtitles", "-", "--dump-codes", str(codes), "-o", str(tmp_path / "a.wav"))
+    assert run.returncode == 0, run.stderr.decode()
+    frames = np.load(codes)
+    assert len(frames) > 3 * 12 and len(writes) > 3 and max(writes) <= 12 * 1920
+    # The same audio made whole, in memory: one decode, the pause spliced in where the cues show it.
+    whole = synths[0].codec.decode(torch.from_numpy(frames)).numpy()
+    cues = cues_on_stderr(run.stderr)
+    gaps = [b["start_sample"] - a["end_sample"] for a, b in zip(cues, cues[1:])]
+    split = cues[gaps.index(500 * 24)]["end_sample"]
+    laid_out = np.concatenate((whole[:split], np.zeros(500 * 24, dtype=np.float32), whole[split:]))
+    assert np.array_equal(sf.read(tmp_path / "a.wav", dtype="float32")[0], laid_out)
+
+    writes.clear()
+    run = run_main(*args, "--trim-silence", "--sample-rate", "16000", "-o", str(tmp_path / "b.wav"))
+    assert run.returncode == 0, run.stderr.decode()
+    assert len(writes) > 3 and max(writes) <= 12 * 1920
+    expected = soxr.resample(trim_silence(laid_out, 24000), 24000, 16000, quality="HQ")
+    got, rate = sf.read(tmp_path / "b.wav", dtype="float32")
+    assert rate == 16000 and len(got) == len(expected)
+    assert np.abs(got - expected).max() < 1e-6  # soxr in blocks; measured equal, the bound is for other CPUs

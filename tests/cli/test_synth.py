@@ -156,13 +156,13 @@ def test_a_failed_write_leaves_the_existing_file(model_dir, tmp_path, monkeypatc
 
     out = tmp_path / "keep.wav"
     out.write_bytes(b"precious")
-    real_write = soundfile.write
+    real_write = soundfile.SoundFile.write
 
-    def half_then_fail(path, data, *args, **kwargs):
-        real_write(path, data[: len(data) // 2], *args, **kwargs)
+    def half_then_fail(self, data):
+        real_write(self, data[: len(data) // 2])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(soundfile, "write", half_then_fail)  # audio_writer looks it up at each call
+    monkeypatch.setattr(soundfile.SoundFile, "write", half_then_fail)  # audio.blocks_writer writes through it
     run = run_main("synth", "Hello there.", "--model", str(model_dir), "--greedy", "--max-frames", "4", "-o", str(out))
     assert_clean_error(run, str(out), "no space left")
     assert out.read_bytes() == b"precious"

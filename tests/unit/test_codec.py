@@ -220,3 +220,14 @@ def test_priming_continues_like_a_full_decode():
     short.frames = R - 4
     short.push(codes[R - 4 : R])
     assert not torch.allclose(short.push(codes[R:]), expected, atol=1e-2, rtol=0)
+
+
+@pytest.mark.parametrize("frames", [1, 11, 12, 13, 40])
+def test_segments_are_the_one_shot_decode_bit_for_bit(segmented_codec, frames):
+    # What a file is written from, a segment at a time: exactly decode()'s samples, from int16 codes too.
+    codes = torch.randint(0, 2048, (frames, 16), generator=torch.Generator().manual_seed(frames))
+    parts = list(segmented_codec.segments(codes.to(torch.int16)))
+    assert [len(p) for p in parts] == [min(12, frames - s) * 1920 for s in range(0, frames, 12)]
+    assert torch.equal(torch.cat(parts), segmented_codec.decode(codes))
+    with pytest.raises(ValueError, match=r"must be in \[0, 2048\)"):
+        list(segmented_codec.segments(torch.full((3, 16), 2048, dtype=torch.int16)))

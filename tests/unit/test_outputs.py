@@ -177,3 +177,45 @@ def test_help_fits_80_columns_with_whole_option_names(monkeypatch):
     assert "--subtalker-temperature" in out and "--no-cuda-graphs" in out
     assert "<bool>" not in out and "…" not in out
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_audio_written_in_blocks_is_the_one_shot_file(tmp_path):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from qwentts_cli.audio import blocks_writer
+
+    samples = (np.random.default_rng(0).standard_normal(24000 * 3) * 0.3).astype(np.float32)
+    blocks = [samples[i : i + 7001] for i in range(0, len(samples), 7001)]
+    for name, subtype in (("a.wav", "pcm16"), ("a.wav", "float"), ("a.flac", "pcm24")):
+        whole, parts = io.BytesIO(), io.BytesIO()
+        fmt, sf_subtype = {"pcm16": ("WAV", "PCM_16"), "float": ("WAV", "FLOAT"), "pcm24": ("FLAC", "PCM_24")}[subtype]
+        sf.write(whole, samples, 24000, format=fmt, subtype=sf_subtype)
+        blocks_writer(name, iter(blocks), 24000, subtype)(parts)
+        assert parts.getvalue() == whole.getvalue(), name
+
+
+def test_the_streaming_trim_is_the_whole_trim():
+    import numpy as np
+
+    from qwentts_cli.audio import SilenceTrimmer, speech_bounds, trim_silence
+
+    rng = np.random.default_rng(1)
+    for trial in range(300):
+        n = int(rng.integers(0, 12000))
+        x = np.zeros(n, dtype=np.float32)
+        for _ in range(int(rng.integers(0, 4))):  # bursts of speech, of noise below the threshold, or none
+            a = int(rng.integers(0, max(1, n)))
+            burst = x[a : a + int(rng.integers(0, 3000))]
+            burst[:] = rng.standard_normal(len(burst)) * rng.choice([0.001, 0.5])
+        rate = int(rng.choice([24000, 8000, 1000]))
+        trimmer, parts, i = SilenceTrimmer(rate), [], 0
+        while i < n:
+            k = int(rng.integers(1, 4000))
+            parts.append(trimmer.push(x[i : i + k]))
+            i += k
+        parts.append(trimmer.finish())
+        assert np.array_equal(np.concatenate(parts), trim_silence(x, rate)), trial
+        assert (trimmer.start, trimmer.end) == speech_bounds(x, rate), trial

@@ -35,6 +35,11 @@ class Progress:
             rtf = (time.perf_counter() - self.start) / audio if audio else 0.0
             self.bar.update(self.task, completed=piece, status=f"{audio:.1f} s audio, RTF {rtf:.2f}")
 
+    def decoding(self, done_s: float, total_s: float) -> None:
+        """All frames made; `done_s` of `total_s` seconds of audio decoded into the file."""
+        if self.bar is not None:
+            self.bar.update(self.task, status=f"decoding {done_s:.1f} of {total_s:.1f} s audio")
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()

@@ -1,8 +1,9 @@
 """What `qwentts synth` does once its options are checked: pieces of text -> audio in a file or on stdout.
 
 Two paths, both through the library's synthesis calls:
-- to a file (default): `Synthesizer.synthesize` (all codes, then one decode, as the official
-  package), then trim, resample and an atomic write;
+- to a file (default): `Synthesizer.synthesize_codes` (all codes, then one decode, as the
+  official package), the decoded audio trimmed, resampled and written a segment at a time into
+  the file's temporary name, renamed into place at the end;
 - streaming (`--stream`, `-o -`): `Synthesizer.stream`, each chunk written as soon as it is
   decoded, raw PCM to stdout or an incrementally written WAV that is valid after every chunk.
 Progress goes to stderr; stdout carries audio only.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, audio_writer, codes_writer, resample, speech_bounds
+from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, SilenceTrimmer, blocks_writer, codes_writer
 from qwentts_cli.cli.progress import Progress
 from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
@@ -138,6 +139,9 @@ def _discard(staged: list[AtomicFile | None]) -> None:
 def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,
              out: OutputSpec, codes: list[np.ndarray], bar: Progress, timeline: Timeline, batch: int = 1,
              frames: Iterable[tuple[int, Iterable]] | None = None) -> float:
+    """All the codes first (32 bytes a frame), then one decode, as the official package does; the
+    decoded audio goes to the file a codec segment at a time, laid out, trimmed and resampled on
+    the way, so that a book's audio is never in memory at once."""
     counts: list[int] = []  # frames per piece, as they come
 
     def on_frame(piece: int) -> None:
@@ -146,47 +150,74 @@ def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], requ
         bar.update(piece, 1)
 
     if frames is None:
-        result = synth.synthesize(texts, request, on_frame=on_frame, batch=batch)
+        generated = synth.synthesize_codes(texts, request, on_frame=on_frame, batch=batch)
     else:
         for _ in texts:  # the pieces' text, for the cues (their frames are made elsewhere)
             pass
-        result = synth.decode_pieces(frames, request, on_frame=on_frame)
-    if len(result.codes):
-        codes.append(result.codes)
+        generated = synth.collect_codes(frames, on_frame)
+    if len(generated):
+        codes.append(generated)
     bar.update(len(counts), 0)
     # The pieces' audio laid out with the pauses between them. The official cut of a cloned
     # voice's reference can leave one extra sample in front: it belongs to the first piece.
-    lead = len(result.audio) - sum(counts) * 1920
-    parts, position = [], 0
-    spoken = [i for i, n in enumerate(counts) if n]  # a piece that made no frame has no cue and no pause
-    for k, i in enumerate(spoken):
-        if k:
-            pause = timeline.pause_before(meta[i].paragraph_before)
-            parts.append(np.zeros(pause, dtype=np.float32))
-            timeline.add_pause(pause)
+    total = synth.audio_samples(len(generated), request)
+    lead = total - sum(counts) * 1920
+    spans = []  # (silence before, audio samples) per piece that made frames
+    for k, i in enumerate(n for n, made in enumerate(counts) if made):  # a piece with no frame: no cue, no pause
+        pause = timeline.pause_before(meta[i].paragraph_before) if k else 0
+        timeline.add_pause(pause)
         length = counts[i] * 1920 + (lead if k == 0 else 0)
-        parts.append(result.audio[position : position + length])
-        position += length
         timeline.place(i, meta[i].text, length)
-    audio = np.concatenate(parts) if parts else result.audio
-    shift = 0
-    if out.trim:
-        shift, end = speech_bounds(audio, SAMPLE_RATE)
-        audio = audio[shift:end]
-    audio = resample(audio, SAMPLE_RATE, out.sample_rate)
-    for cue in timeline.cues:  # the whole audio is known only now: trimming and length included
-        _live_cue(out, cue, shift, len(audio))
+        spans.append((pause, length))
+    trimmer = SilenceTrimmer(SAMPLE_RATE) if out.trim else None
+    resampler = Resampler(SAMPLE_RATE, out.sample_rate)
+    written = 0
+
+    def samples() -> Iterator[np.ndarray]:
+        nonlocal written
+        decoded = 0
+        for block in _with_pauses(synth.audio_blocks(generated, request), spans):
+            decoded += len(block)
+            bar.decoding(decoded / SAMPLE_RATE, timeline.position / SAMPLE_RATE)
+            block = resampler(trimmer.push(block) if trimmer else block)
+            written += len(block)
+            yield block
+        block = resampler(trimmer.finish() if trimmer else np.zeros(0, dtype=np.float32), last=True)
+        written += len(block)
+        yield block
+
     staged = []
     try:
+        staged.append(stage_output(out.target, blocks_writer(out.format_name or out.target.path, samples(),
+                                                             out.sample_rate, out.subtype)))
+        shift = trimmer.start if trimmer else 0
+        for cue in timeline.cues:  # the whole audio is known only now: trimming and length included
+            _live_cue(out, cue, shift, written)
         staged.append(_stage_codes(out, codes))
-        staged.append(_stage_subtitles(out, timeline, shift, len(audio)))
-        staged.append(stage_output(out.target, audio_writer(out.format_name or out.target.path, audio, out.sample_rate,
-                                                            out.subtype)))
+        staged.append(_stage_subtitles(out, timeline, shift, written))
     except BaseException:
         _discard(staged)  # the codes and subtitles go too: nothing appears
         raise
     _commit(staged)
-    return len(audio) / out.sample_rate
+    return written / out.sample_rate
+
+
+def _with_pauses(blocks: Iterable[np.ndarray], spans: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """Audio blocks with silence put between the pieces: `spans` are (silence before, audio samples),
+    piece by piece, and account for all the audio."""
+    if not any(pause for pause, _ in spans):
+        yield from blocks
+        return
+    blocks, current = iter(blocks), np.zeros(0, dtype=np.float32)
+    for pause, length in spans:
+        if pause:
+            yield np.zeros(pause, dtype=np.float32)
+        while length:
+            if not len(current):
+                current = next(blocks)
+            part, current = current[:length], current[length:]
+            length -= len(part)
+            yield part
 
 
 def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], request: ResolvedRequest,

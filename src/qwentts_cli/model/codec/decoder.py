@@ -27,6 +27,7 @@ the output we match: `decode` and the streaming decoder both reproduce the segme
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -143,15 +144,34 @@ class CodecDecoder(nn.Module):
         """
         codes, single = self._as_batch(codes)
         check_code_range(codes, self.config.codebook_size)
+        B, _, T = codes.shape
+        out = torch.empty(B, T * self.config.frame_samples, dtype=torch.float32, device=codes.device)
+        position = 0
+        for wav in self._segments(codes):
+            out[:, position : position + wav.shape[-1]] = wav
+            position += wav.shape[-1]
+        return out[0] if single else out
+
+    @torch.inference_mode()
+    def segments(self, codes: Tensor) -> Iterator[Tensor]:
+        """`decode`'s waveform of codes (T, 16), one segment (`segmentation.frames` frames) at a time:
+        the same computations, so the pieces, concatenated, are `decode(codes)` bit for bit, while
+        only one segment's audio exists at once (a book read into a file)."""
+        Q = self.config.num_quantizers
+        if codes.dim() != 2 or codes.shape[1] != Q or codes.dtype not in (torch.int16, torch.int32, torch.int64):
+            raise ValueError(f"codes must be integers (frames, {Q}), got {codes.dtype} {tuple(codes.shape)}")
+        check_code_range(codes, self.config.codebook_size)
+        for wav in self._segments(codes.t()[None]):  # int16 codes (a book's) are widened a segment at a time
+            yield wav[0]
+
+    def _segments(self, codes: Tensor) -> Iterator[Tensor]:
         hop, seg = self.config.frame_samples, self.segmentation
         B, _, T = codes.shape
-        out = torch.empty(B, T * hop, dtype=torch.float32, device=codes.device)
         for start in range(0, T, seg.frames):
             end = min(start + seg.frames, T)
             context = min(seg.context, start)
-            wav = self(codes[:, :, start - context : end], self.new_state(B))  # (B, (context + n) * 1920)
-            out[:, start * hop : end * hop] = wav[:, context * hop :]
-        return out[0] if single else out
+            wav = self(codes[:, :, start - context : end].long(), self.new_state(B))  # (B, (context + n) * 1920)
+            yield wav[:, context * hop :]
 
     @torch.inference_mode()
     def stream(self, batch_size: int = 1) -> CodecStream:
