@@ -411,6 +411,24 @@ class Synthesizer:
             seed = None if req.seed is None else req.seed + i
             yield i, capped(self._piece_frames(piece, req, seed, times, index=i))
 
+    def warm_up(self, request: SynthesisRequest | None = None, **fields) -> None:
+        """One throwaway frame through the request's prompt layout and each first-chunk size through
+        a throwaway streaming decoder, so that the first real sentence does not pay for first calls
+        (oneDNN primitives built per shape, caches touched for the first time): about 100 ms
+        each for the talker and the codec, which a live stream waiting for text need not pay
+        when the text comes. Changes no later output: every utterance starts from a fresh prefill,
+        its own generator and a fresh decoder state."""
+        req = self.resolve(request, **fields)
+        warm = replace(req, max_frames=1, max_seconds=None, seed=0, max_frames_per_token=None)
+        for _ in self.stream("Warm up.", warm):
+            pass
+        decoder, sizes = self.codec.stream(), chunk_schedule(req.chunk_frames, req.largest_chunk)
+        while True:
+            size = next(sizes)
+            decoder.push(torch.zeros(size, self.codec.config.num_quantizers, dtype=torch.long, device=self.device))
+            if size >= req.largest_chunk:
+                break
+
     def stream(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                times: StepTimes | None = None, batch: int = 1, **fields) -> Iterator[AudioChunk]:
         """Audio chunks as frames are generated, across all pieces.

@@ -91,3 +91,19 @@ def test_max_seconds_caps_all_pieces_together(synthesizer):
     result = synthesizer.synthesize(["Привет!", "Как дела?", "Хорошо."], language="russian",
                                     sampling=synthesizer.greedy(), max_frames=10, max_seconds=1.0)
     assert len(result.codes) == 12  # int(1.0 s * 12.5 frames/s)
+
+
+def test_a_warm_up_changes_no_later_output(synthesizer):
+    """warm_up (live input runs it while waiting for text) leaves nothing behind: the same codes and
+    samples, greedy or seeded, as a synthesizer that never warmed up."""
+    texts = ["Hello there, this is a test.", "Второе предложение."]
+    greedy = synthesizer.resolve(sampling=synthesizer.greedy(), max_frames=12)
+    seeded = synthesizer.resolve(seed=7, max_frames=12)
+    before = [list(synthesizer.stream(texts, req)) for req in (greedy, seeded)]
+    synthesizer.warm_up(seeded)
+    synthesizer.warm_up(greedy)
+    after = [list(synthesizer.stream(texts, req)) for req in (greedy, seeded)]
+    for one, two in zip(before, after):
+        assert len(one) == len(two) > 2
+        for a, b in zip(one, two):
+            assert np.array_equal(a.frames, b.frames) and np.array_equal(a.samples, b.samples)

@@ -154,7 +154,8 @@ def synth(
             for number, (piece, spoken) in enumerate(pieces, start_at):
                 typer.echo(f"[{number}] {spoken}" if verbose else spoken, err=True)
     _run(checkpoint, pieces, request, out, known, start_at, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
-         threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose, batch=batch)
+         threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose, batch=batch,
+         warm=live)
 
 
 class _Reference:
@@ -286,7 +287,9 @@ def _live_pieces(text: str | None, file: Path | None, normalize: bool, language:
 
     normalize_text = None
     if normalize:
-        from qwentts_cli.text.normalize import normalize as normalize_text
+        from qwentts_cli.text.normalize import normalize as normalize_text, preload
+
+        preload(language)  # not when the first sentence is waiting
     if file is not None and str(file) != "-":
         source, what = open_file(file), f"--file {file}"
     else:
@@ -315,8 +318,9 @@ def _live_pieces(text: str | None, file: Path | None, normalize: bool, language:
 
 
 def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str, dtype: str, quantize: str | None, graphs: bool,
-         threads: int | None, progress: bool, verbose: bool, batch: int = 1) -> None:
-    """Load the model and speak; the one place synth touches torch."""
+         threads: int | None, progress: bool, verbose: bool, batch: int = 1, warm: bool = False) -> None:
+    """Load the model and speak; the one place synth touches torch. `warm`: live input, whose first
+    sentence should not wait for first calls (Synthesizer.warm_up)."""
     import torch
 
     from qwentts_cli.cli.signals import Interrupted
@@ -331,6 +335,8 @@ def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str
     if isinstance(request.voice, _Reference):
         clip = request.voice
         request = replace(request, voice=synthesizer.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only))
+    if warm:
+        synthesizer.warm_up(request)
     load_s = time.perf_counter() - t0
     try:
         summary = speak(synthesizer, pieces, request, out, progress=progress, known=known, first=first, batch=batch)
