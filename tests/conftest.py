@@ -15,6 +15,12 @@ from pathlib import Path
 # that raises fails its test instead of being skipped (text/normalize/common.py).
 os.environ["QWENTTS_NORMALIZE_STRICT"] = "1"
 
+# Under pytest-xdist (`-n 2`, as the README runs the suite) each worker is worth one core: torch's
+# threads, and those of the CLIs the tests start, are held to one. Two workers of two threads
+# each on two cores took 566 s instead of 83 s (OpenMP threads spin while they wait).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
