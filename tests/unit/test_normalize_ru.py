@@ -250,3 +250,16 @@ PROSE_RU = """Мороз и солнце; день чудесный! Ещё ты
 
 def test_plain_prose_unchanged():
     assert ru(PROSE_RU) == PROSE_RU
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("т.е. так", "то есть так"),  # at the very start: nothing before the first letter
+    ("Т.е. так", "То есть так"),
+    ("да, т.е. нет", "да, то есть нет"),
+    ("вт.е. нет", "вт.е. нет"),  # a letter before it: part of another word
+    ("x.т.е. нет", "x.т.е. нет"),  # a dot before it
+    ("(ул. Ленина)", "(улица Ленина)"),
+])
+def test_an_abbreviation_needs_a_word_boundary_before_it(text, expected):
+    # The patterns start with the first letter and look behind it (common.abbreviation_pattern).
+    assert normalize(text, lang="ru") == expected
