@@ -136,6 +136,12 @@ ABBREVIATIONS = [
 
 # Round two (issue 15): classes a careful reader says differently from the digits' plain reading.
 ROUND_TWO = [
+    ("Call 1-800-FLOWERS now.", "Call one, eight hundred, flowers now."),  # a number spelled as a word
+    ("800-GO-FEDEX", "eight hundred, go fedex"),
+    ("1-888-MY-BANK", "one, eight eight eight, my bank"),
+    ("the card ending 4321", "the card ending four three two one"),
+    ("Run /usr/local/bin/qwentts now.", "Run slash usr slash local slash bin slash qwentts now."),
+    ("See ~/docs/notes.txt, then", "See tilde slash docs slash notes dot txt, then"),
     ("Call 555-123-4567 today.", "Call five five five, one two three, four five six seven today."),
     ("1-800-555-0199", "one, eight zero zero, five five five, zero one nine nine"),
     ("555.123.4567", "five five five, one two three, four five six seven"),
@@ -232,6 +238,8 @@ def test_round_two_rules_leave_words_alone():
     for text in ("I am here at last.", "Q and A", "Pm me later.", "She said 'so' twice.", "Mid-air, the end.",
                  "AT&T and R&D", "He needs an IV line.", "X marks the spot.", "The St Bernard slept.",
                  "you may go", "They march in step.", "there was a - how to say - problem",
-                 "Fine, OK.", "John Smith, MD", "Ann Lee, PA", "Yes, OR no?"):
+                 "Fine, OK.", "John Smith, MD", "Ann Lee, PA", "Yes, OR no?",
+                 "and/or", "km/h", "I/O and C/C++", "the /r/ sound", "run ./build.sh"):
         assert en(text) == text, text
     assert en("you may 5 times") == "you may five times" and en("march 5 miles") == "march five miles"
+    assert en("the year ending 2024") == "the year ending twenty twenty-four"  # a year, not a card

@@ -323,6 +323,16 @@ def _us_phone(m: re.Match) -> str:  # 555-123-4567, 1-800-555-0199, 555.123.4567
     return ", ".join(digits(g) for g in re.findall(r"\d+", m.group(0)))
 
 
+# Toll-free area codes; 800 is said as a number ("one eight hundred"), the others digit by digit.
+_TOLL_FREE = "800|888|877|866|855|844|833"
+
+
+def _vanity_phone(m: re.Match) -> str:  # 1-800-FLOWERS -> one, eight hundred, flowers
+    area = m.group("area")
+    parts = (["one"] if m.group("one") else []) + ["eight hundred" if area == "800" else digits(area)]
+    return ", ".join(parts + [m.group("word").lower().replace("-", " ")])
+
+
 def _ip_address(m: re.Match) -> str | None:  # 192.168.0.10 -> one nine two dot one six eight dot zero dot one zero
     octets = m.group(0).split(".")
     if any(int(o) > 255 for o in octets):
@@ -493,9 +503,16 @@ _AP2 = r"(?P<ap2>[ap]\.?m\.?(?!\w))"
 RULES = [
     Rule("email", EMAIL_RE, _address),
     Rule("url", URL_RE, _address),
+    # A file path from the root, the home or the current folder, two parts at least (/usr/local/bin,
+    # ~/notes.txt is one part and stays): read like an address. Not a/b, km/h or 1/2 (no leading slash).
+    Rule("file path", re.compile(r"(?<![\w./~:-])(?:~|\.{1,2})?/[A-Za-z_][\w.-]*(?:/[\w.-]+)+/?(?![\w/])"), _address,
+         needs=needs("/")),
     Rule("phone", PHONE_RE, _phone),
     # After the generic phone (+1 555-010-9999 is its), before the ranges, which would read
     # 555-123-4567 as a subtraction.
+    # A number spelled as a word (1-800-FLOWERS): the word in capitals, read as a word.
+    Rule("vanity phone", re.compile(rf"(?<![\w+.,/-])(?:(?P<one>1)-)?(?P<area>{_TOLL_FREE})-"
+                                    r"(?P<word>[A-Z]{2,}(?:-[A-Z]{2,})*)(?![\w-])"), _vanity_phone, needs=needs("-")),
     Rule("us phone", re.compile(r"(?<![\w+.,/-])(?:1-)?\d{3}([-.])\d{3}\1\d{4}(?![\w-]|[.,]\d)"), _us_phone),
     Rule("ip address", re.compile(r"(?<![\w.,\d])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|[.,]\d)"), _ip_address, needs=needs('.')),
     Rule("local phone", LOCAL_PHONE_RE, _phone),
@@ -524,7 +541,7 @@ RULES = [
     Rule("short quarter", re.compile(r"(?<!\w)(?P<q>[1-4])Q(?P<y>\d{2})(?!\w)"), _short_quarter, needs=needs('Q')),
     # Numbers that are read digit by digit: after words that name a code, and runs of 8 or more digits.
     Rule("digits in context", re.compile(
-        rf"(?P<ctx>(?<!\w)(?:ending in|ends in|[Cc]ard|[Aa]ccount|[Oo]rder|ZIP|[Zz]ip code|PIN|[Cc]ode|[Tt]racking|"
+        rf"(?P<ctx>(?<!\w)(?:ending in|ends in|(?:[Cc]ard|[Aa]ccount){SP}ending|[Cc]ard|[Aa]ccount|[Oo]rder|ZIP|[Zz]ip code|PIN|[Cc]ode|[Tt]racking|"
         rf"[Ss]erial|[Ii]nvoice|[Rr]eference)(?:{SP}(?:[Nn]o\.?|[Nn]umber|#))?{SP}#?)(?P<n>\d{{3,}}){E}"),
          _digits_in_context),
     Rule("long digits", re.compile(rf"{B}(?P<n>\d{{8,}}){E}"), lambda m: digits(m.group("n"))),
