@@ -179,7 +179,7 @@ def test_help_fits_80_columns_with_whole_option_names(monkeypatch):
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
-def test_audio_written_in_blocks_is_the_one_shot_file(tmp_path):
+def test_audio_written_in_blocks_is_the_one_shot_file():
     import io
 
     import numpy as np
@@ -219,3 +219,17 @@ def test_the_streaming_trim_is_the_whole_trim():
         parts.append(trimmer.finish())
         assert np.array_equal(np.concatenate(parts), trim_silence(x, rate)), trial
         assert (trimmer.start, trimmer.end) == speech_bounds(x, rate), trial
+
+
+def test_a_wav_past_its_32_bit_sizes_is_refused(monkeypatch):
+    import io
+
+    import numpy as np
+
+    import qwentts_cli.audio as audio
+
+    monkeypatch.setattr(audio, "_WAV_MAX_DATA", 3000)  # bytes: 1500 samples of pcm16
+    blocks = [np.zeros(1000, dtype=np.float32)] * 2
+    audio.blocks_writer("a.flac", iter(blocks), 24000, "pcm16")(io.BytesIO())  # FLAC has no such limit
+    with pytest.raises(OutputError, match="4 GiB"):
+        audio.blocks_writer("a.wav", iter(blocks), 24000, "pcm16")(io.BytesIO())

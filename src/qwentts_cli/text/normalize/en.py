@@ -508,11 +508,11 @@ RULES = [
     Rule("file path", re.compile(r"(?<![\w./~:-])(?:~|\.{1,2})?/[A-Za-z_][\w.-]*(?:/[\w.-]+)+/?(?![\w/])"), _address,
          needs=needs("/")),
     Rule("phone", PHONE_RE, _phone),
-    # After the generic phone (+1 555-010-9999 is its), before the ranges, which would read
-    # 555-123-4567 as a subtraction.
     # A number spelled as a word (1-800-FLOWERS): the word in capitals, read as a word.
     Rule("vanity phone", re.compile(rf"(?<![\w+.,/-])(?:(?P<one>1)-)?(?P<area>{_TOLL_FREE})-"
                                     r"(?P<word>[A-Z]{2,}(?:-[A-Z]{2,})*)(?![\w-])"), _vanity_phone, needs=needs("-")),
+    # After the generic phone (+1 555-010-9999 is its), before the ranges, which would read
+    # 555-123-4567 as a subtraction.
     Rule("us phone", re.compile(r"(?<![\w+.,/-])(?:1-)?\d{3}([-.])\d{3}\1\d{4}(?![\w-]|[.,]\d)"), _us_phone),
     Rule("ip address", re.compile(r"(?<![\w.,\d])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|[.,]\d)"), _ip_address, needs=needs('.')),
     Rule("local phone", LOCAL_PHONE_RE, _phone),
