@@ -244,7 +244,7 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
                     write(np.zeros(pause, dtype=np.float32))
                     timeline.add_pause(pause)
                 current, start = chunk.piece, timeline.position
-            codes.append(chunk.frames)
+            codes.append(chunk.frames.astype(np.int16))  # 32 bytes a frame, as for files: a streamed book keeps them all
             write(chunk.samples)
             timeline.position += len(chunk.samples)
             bar.update(chunk.piece, len(chunk.frames))
