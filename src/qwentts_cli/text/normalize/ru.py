@@ -240,6 +240,16 @@ def _cardinal_ending(m: re.Match) -> str | None:
     return cardinal(n, case) if fits(n) else None
 
 
+# In a compound word the number is its genitive, written together (трёхлетний, двадцатипятилетие),
+# except these parts: одно- (однолетний), девяносто-, сто- (столетний, стодвадцатилетний), тысяче-.
+_COMPOUND_PARTS = {"одного": "одно", "девяноста": "девяносто", "ста": "сто", "тысячи": "тысяче"}
+
+
+def _compound(m: re.Match) -> str:  # 3-летний -> трёхлетний, 5-процентный -> пятипроцентный
+    words = cardinal(parse_int(m.group("n")), "g").split()
+    return "".join(_COMPOUND_PARTS.get(w, w) for w in words) + m.group("w")
+
+
 def _dotted_thousands(m: re.Match) -> str:  # 2.300 -> 2 300 (thin space): the rules after read it as a number
     return m.group(0).replace(".", "\u2009")
 
@@ -434,6 +444,10 @@ RULES = [
         rf"(?<!\w)(?P<w>(?:{_NUMBERED_RE})[а-я]*){SP}(?P<r>{ROMAN_RE})(?!\w)", re.IGNORECASE), _roman_after_noun),
     Rule("roman after name", re.compile(rf"(?<!\w)(?P<name>[А-ЯЁ][а-яё]+){SP}(?P<r>[IVXL]+)(?![\w])"),
          _roman_after_name),
+    # A number joined to a word of four letters or more by a hyphen is the first part of a
+    # compound (3-летний, 10-кратный, 2-комнатная); shorter endings are cases and ordinals (below).
+    Rule("compound", re.compile(r"(?<![\w.,])(?P<n>[1-9]\d{0,2}|1000)[-\u2010\u2011](?P<w>[а-яё]{4,})(?![\w-])"),
+         _compound, needs=re.compile("[-\u2010\u2011]")),
     Rule("cardinal ending", re.compile(r"(?<![\w.,])(?P<n>\d{1,3})-(?P<e>х|ех|ёх|ти|ми|мя|ью)(?![\w])",
                                        re.IGNORECASE), _cardinal_ending),
     Rule("suffixed ordinal", re.compile(
