@@ -282,3 +282,20 @@ def test_a_long_file_is_written_a_segment_at_a_time(model_dir, tmp_path, monkeyp
     got, rate = sf.read(tmp_path / "b.wav", dtype="float32")
     assert rate == 16000 and len(got) == len(expected)
     assert np.abs(got - expected).max() < 1e-6  # soxr in blocks; measured equal, the bound is for other CPUs
+
+
+def test_the_progress_bar_follows_the_decode_of_a_file():
+    # A book's decode, after all its frames, takes minutes: the bar counts its seconds of audio.
+    from qwentts_cli.cli.progress import Progress
+
+    bar = Progress(True, 2)
+    try:
+        bar.update(0, 5)
+        bar.update(2, 0)
+        task = bar.bar.tasks[0]
+        assert (task.description, task.completed, task.total) == ("speaking piece", 2, 2)
+        bar.decoding(3.2, 12.6)
+        bar.decoding(7.9, 12.6)
+        assert (task.description, task.completed, task.total) == ("decoding audio s", 8, 13)
+    finally:
+        bar.close()

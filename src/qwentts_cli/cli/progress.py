@@ -14,6 +14,7 @@ class Progress:
     def __init__(self, enabled: bool, pieces: int | None):
         self.start = time.perf_counter()
         self.frames = 0
+        self.decoding_started = False
         self.bar = None
         if enabled:
             from rich.console import Console
@@ -21,10 +22,10 @@ class Progress:
             from rich.progress import TimeRemainingColumn
 
             self.bar = RichProgress(
-                TextColumn("speaking piece"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                 TimeRemainingColumn(), console=Console(stderr=True), transient=True,
             )
-            self.task = self.bar.add_task("", total=pieces, status="")
+            self.task = self.bar.add_task("speaking piece", total=pieces, status="")
             self.bar.start()
 
     def update(self, piece: int, frames: int) -> None:
@@ -36,9 +37,14 @@ class Progress:
             self.bar.update(self.task, completed=piece, status=f"{audio:.1f} s audio, RTF {rtf:.2f}")
 
     def decoding(self, done_s: float, total_s: float) -> None:
-        """All frames made; `done_s` of `total_s` seconds of audio decoded into the file."""
-        if self.bar is not None:
-            self.bar.update(self.task, status=f"decoding {done_s:.1f} of {total_s:.1f} s audio")
+        """All frames made; `done_s` of `total_s` seconds of audio decoded into the file (a book's
+        decode takes minutes: the bar and its time left follow it, in whole seconds of audio)."""
+        if self.bar is None:
+            return
+        if not self.decoding_started:  # a new count: the pieces' rate must not enter the time left
+            self.decoding_started = True
+            self.bar.reset(self.task, description="decoding audio s", total=max(1, round(total_s)), status="")
+        self.bar.update(self.task, completed=round(done_s))
 
     def close(self) -> None:
         if self.bar is not None:
