@@ -102,6 +102,18 @@ class QwenTTSWarning(UserWarning):
     """Something the user should know that does not stop the work (a damaged cache, an ignored option)."""
 
 
+class PieceRanOn(QwenTTSWarning):
+    """The run-on guard stopped piece `index` (from 0 in its call) and the work went on. `first` is
+    the number the message gives piece 0: a caller that started at a later piece renumbers it."""
+
+    def __init__(self, index: int, reason: str, first: int = 1):
+        super().__init__(f"piece {index + first} ran on ({reason}); stopped it there and went on")
+        self.index, self.reason, self.first = index, reason, first
+
+    def numbered_from(self, first: int) -> "PieceRanOn":
+        return PieceRanOn(self.index, self.reason, first)
+
+
 class StdoutClosed(QwenTTSError):
     """The reader of stdout went away (`| head -c 1000`): not a failure, the command just stops.
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from qwentts_cli.config import FRAME_RATE, SAMPLE_RATE, SamplingConfig, TTSConfig  # noqa: F401 (SAMPLE_RATE: API)
-from qwentts_cli.errors import CheckpointError, EmptyText, QwenTTSWarning, TextTooLong, UnknownChoice, UsageError
+from qwentts_cli.errors import CheckpointError, EmptyText, PieceRanOn, TextTooLong, UnknownChoice, UsageError
 from qwentts_cli.generate.batch import BatchEngine, Row
 from qwentts_cli.generate.guard import RunOnGuard
 from qwentts_cli.generate.loop import FrameGenerator
@@ -575,7 +575,7 @@ def _reference_cut(R: int, G: int, hop: int) -> int:
 
 
 def _ran_on(index: int, reason: str) -> None:
-    warnings.warn(QwenTTSWarning(f"piece {index + 1} ran on ({reason}); stopped it there and went on"), stacklevel=3)
+    warnings.warn(PieceRanOn(index, reason), stacklevel=3)
 
 
 def _finite(samples: np.ndarray) -> np.ndarray:

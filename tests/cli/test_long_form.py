@@ -299,3 +299,17 @@ def test_the_progress_bar_follows_the_decode_of_a_file():
         assert (task.description, task.completed, task.total) == ("decoding audio s", 8, 13)
     finally:
         bar.close()
+
+
+@pytest.mark.parametrize("batch", ["1", "4"])
+def test_the_guard_names_pieces_as_numbered_after_start_at(model_dir, tmp_path, batch):
+    # The fixture never says EOS: every piece runs on. Resumed at piece 3, the warnings say 3..7,
+    # the numbers --verbose and the progress show, not the call's own 1..5.
+    paragraphs = [f"Абзац номер {w}, в котором есть несколько слов для проверки работы."
+                  for w in ("один", "два", "три", "четыре", "пять", "шесть", "семь")]
+    run = run_main("synth", "\n\n".join(paragraphs), "--model", str(model_dir), "--greedy", "--no-normalize",
+                   "--language", "russian", "--max-frames-per-token", "1", "--paragraph-pause", "10",
+                   "--start-at", "3", "--batch", batch, "-o", str(tmp_path / "out.wav"))
+    assert run.returncode == 0, run.stderr.decode()
+    numbers = re.findall(r"^warning: piece (\d+) ran on", run.stderr.decode(), re.MULTILINE)
+    assert numbers == ["3", "4", "5", "6", "7"]

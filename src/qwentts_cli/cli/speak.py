@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,7 @@ from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
 from qwentts_cli.cli.timeline import Timeline, cue_json, subtitles
 from qwentts_cli.config import SAMPLE_RATE
+from qwentts_cli.errors import PieceRanOn
 from qwentts_cli.outputs import STDOUT, AtomicFile, OutputTarget, stage_output
 from qwentts_cli.request import ResolvedRequest
 from qwentts_cli.text.feed import Piece
@@ -91,7 +94,7 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
             yield spoken
 
     try:
-        with interruptible():
+        with interruptible(), _numbered_from(first):
             if out.stream:
                 seconds = _stream(synth, texts(), meta, request, out, codes, bar, timeline, batch)
             else:
@@ -99,6 +102,26 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
     finally:
         bar.close()
     return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
+
+
+@contextmanager
+def _numbered_from(first: int) -> Iterator[None]:
+    """The run-on guard's warnings name a piece by the number the progress and --verbose show
+    (after --start-at, piece 0 of the call is piece `first`); other warnings pass unchanged to
+    whatever shows them (the CLI's stderr line, or a batch job's record)."""
+    if first == 1:
+        yield
+        return
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if isinstance(message, PieceRanOn):
+                message = message.numbered_from(first)
+            shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _live_cue(out: OutputSpec, cue, shift: int = 0, length: int | None = None) -> None:
