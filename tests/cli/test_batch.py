@@ -193,3 +193,28 @@ def test_a_batch_of_zero_is_one_line(model_dir, tmp_path):
     run = run_main("batch", str(items), "--out-dir", str(tmp_path / "o"), "--model", str(model_dir), "--batch", "0")
     assert_clean_error(run, "--batch must be at least 1")
     assert not (tmp_path / "o").exists()
+
+
+def test_subtitle_cues_go_into_the_manifest(model_dir, tmp_path):
+    """--subtitles: each line holds one cue per piece, in the file's samples; asking for them later
+    redoes the items made without them."""
+    long_text = " ".join(f"Предложение номер {i} в длинном тексте, который режется на части." for i in range(12))
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "short", "text": "Привет, мир."},
+                                                    {"id": "long", "text": long_text}])
+    out = tmp_path / "out"
+    args = ["batch", str(path), "--out-dir", str(out), "--model", str(model_dir), "--greedy", "--max-frames", "4",
+            "--language", "russian"]
+    assert run_main(*args).returncode == 0
+    assert all("cues" not in e for e in manifest(out))
+    run = run_main(*args, "--subtitles")
+    assert run.returncode == 0, run.stderr.decode()
+    entries = {e["id"]: e for e in manifest(out)}
+    assert [e["status"] for e in entries.values()] == ["ok", "ok"]  # redone: the cues were not there
+    for entry in entries.values():
+        cues, samples = entry["cues"], sf.info(out / entry["file"]).frames
+        assert [c["index"] for c in cues] == list(range(1, len(cues) + 1))
+        assert cues[0]["start_sample"] == 0 and cues[-1]["end_sample"] == samples
+        assert all(a["end_sample"] == b["start_sample"] for a, b in zip(cues, cues[1:]))  # no pauses asked for
+        assert all(c["end_sample"] - c["start_sample"] == 4 * 1920 for c in cues)  # each piece: its 4 frames
+    assert len(entries["short"]["cues"]) == 1 and len(entries["long"]["cues"]) > 1
+    assert entries["short"]["cues"][0]["text"] == "Привет, мир."

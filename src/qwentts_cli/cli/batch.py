@@ -48,6 +48,8 @@ def batch(
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words."),
     subtype: str = typer.Option("pcm16", "--subtype", help="Sample format: pcm16, pcm24, float (WAV), vorbis (OGG)."),
     dump_codes: bool = typer.Option(False, "--dump-codes", help="Also write each item's codes as ID.codes.npy."),
+    subtitles: bool = typer.Option(
+        False, "--subtitles", help="Also put each item's subtitle cues (one per piece, timed from its audio) in its manifest line."),
     max_frames_per_token: float = typer.Option(8.0, "--max-frames-per-token", min=0.5, help="The run-on guard (see synth)."),
     guard: bool = typer.Option(True, "--guard/--no-guard", help="The run-on guard (--no-guard: only the frame cap)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
@@ -112,6 +114,8 @@ def batch(
                     dump_codes=dump_codes, guard=max_frames_per_token if guard else None,
                     # what else makes the audio: the checkpoint and how it runs (a rerun with another redoes all)
                     model=checkpoint.path, quantize=quantize, dtype=dtype, device=device)
+    if subtitles:  # only then part of the fingerprint: a rerun asking for cues redoes the items made without
+        defaults["subtitles"] = True
     if ray_address is not None:
         from qwentts_cli.cli.batch_ray import run_ray
 
@@ -320,6 +324,8 @@ class ItemSpeaker:
                 summary = speak(self.synth, plan.pieces, plan.request, plan.out, known=len(plan.pieces),
                                 frames=item_frames())
             plan.entry.update(audio_s=round(summary.audio_s, 3), frames=summary.frames)
+            if self.defaults.get("subtitles"):
+                plan.entry["cues"] = list(summary.cues)
             notes = [str(w.message) for w in caught if issubclass(w.category, QwenTTSWarning)]
             if notes:  # the guard stopped a piece: the file is kept, and the manifest says so
                 plan.entry["warnings"] = notes

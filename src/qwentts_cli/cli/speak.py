@@ -26,7 +26,7 @@ from qwentts_cli.audio import WAV_STREAM_PCM, Resampler, SilenceTrimmer, blocks_
 from qwentts_cli.cli.progress import Progress
 from qwentts_cli.cli.signals import Interrupted, interruptible
 from qwentts_cli.cli.sinks import StdoutSink, WavSink
-from qwentts_cli.cli.timeline import Timeline, cue_json, subtitles
+from qwentts_cli.cli.timeline import Timeline, cue_dict, cue_json, subtitles
 from qwentts_cli.config import SAMPLE_RATE
 from qwentts_cli.errors import PieceRanOn
 from qwentts_cli.outputs import STDOUT, AtomicFile, OutputTarget, stage_output
@@ -68,6 +68,7 @@ class Summary:
     frames: int
     audio_s: float
     elapsed_s: float
+    cues: tuple = ()  # one cue_dict per piece spoken, in the output's samples
 
 
 def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: ResolvedRequest, out: OutputSpec,
@@ -78,7 +79,7 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
     `known`: how many pieces there are, when known (progress); `first`: the number of the first piece
     (cues, after --start-at); `batch`: pieces generated at once (the same audio); `frames`: the
     pieces' frames, already being generated elsewhere (a batch job's shared engine; files only),
-    as `Synthesizer.ordered_frames` gives them. Raises Interrupted on
+    as `Synthesizer.ordered_frames` gives them. The summary holds the pieces' cues. Raises Interrupted on
     Ctrl-C/SIGTERM/SIGHUP (a streamed WAV is kept, finalized, as X.partial.wav).
     """
     start = time.perf_counter()
@@ -96,12 +97,13 @@ def speak(synth: "Synthesizer", pieces: Iterable[tuple[Piece, str]], request: Re
     try:
         with interruptible(), _numbered_from(first):
             if out.stream:
-                seconds = _stream(synth, texts(), meta, request, out, codes, bar, timeline, batch)
+                seconds, shift, length = _stream(synth, texts(), meta, request, out, codes, bar, timeline, batch)
             else:
-                seconds = _to_file(synth, texts(), meta, request, out, codes, bar, timeline, batch, frames)
+                seconds, shift, length = _to_file(synth, texts(), meta, request, out, codes, bar, timeline, batch, frames)
     finally:
         bar.close()
-    return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start)
+    cues = tuple(cue_dict(cue, out.sample_rate, shift, length) for cue in timeline.cues)
+    return Summary(sum(len(c) for c in codes), seconds, time.perf_counter() - start, cues)
 
 
 @contextmanager
@@ -222,7 +224,7 @@ def _to_file(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], requ
         _discard(staged)  # the codes and subtitles go too: nothing appears
         raise
     _commit(staged)
-    return written / out.sample_rate
+    return written / out.sample_rate, shift, written
 
 
 def _with_pauses(blocks: Iterable[np.ndarray], spans: list[tuple[int, int]]) -> Iterator[np.ndarray]:
@@ -294,4 +296,4 @@ def _stream(synth: "Synthesizer", texts: Iterator[str], meta: list[Piece], reque
         sink.fail()
         raise
     _commit(staged)
-    return written / out.sample_rate
+    return written / out.sample_rate, 0, None

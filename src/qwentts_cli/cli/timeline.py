@@ -67,10 +67,15 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{separator}{ms:03d}"
 
 
-def cue_json(cue: Cue, rate: int, shift: int = 0, length: int | None = None) -> str:
+def cue_dict(cue: Cue, rate: int, shift: int = 0, length: int | None = None) -> dict:
+    """A cue in the output's samples and seconds: what `--subtitles -` prints and a batch manifest holds."""
     start, end = (to_output(x, rate, shift, length) for x in (cue.start, cue.end))
-    return json.dumps({"index": cue.index, "start": round(start / rate, 6), "end": round(end / rate, 6),
-                       "start_sample": start, "end_sample": end, "text": cue.text}, ensure_ascii=False)
+    return {"index": cue.index, "start": round(start / rate, 6), "end": round(end / rate, 6),
+            "start_sample": start, "end_sample": end, "text": cue.text}
+
+
+def cue_json(cue: Cue, rate: int, shift: int = 0, length: int | None = None) -> str:
+    return json.dumps(cue_dict(cue, rate, shift, length), ensure_ascii=False)
 
 
 def subtitles(cues: list[Cue], kind: str, rate: int, shift: int = 0, length: int | None = None) -> str:
