@@ -34,11 +34,6 @@ def output_format(path: str, subtype: str) -> tuple[str, str]:
     return FORMATS[ext], subtypes[subtype]
 
 
-def audio_writer(path: str, audio: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> Callable[[BinaryIO], None]:
-    """What writes float samples as the file `path` names (format from its extension), for outputs.py."""
-    return blocks_writer(path, [audio], sample_rate, subtype)
-
-
 # libsndfile writes a plain RIFF WAV, whose sizes are 32-bit; the margin covers its header chunks.
 _WAV_MAX_DATA = 0xFFFFFFFF - 4096
 _SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
