@@ -2,7 +2,7 @@
 
 - pcm: raw signed 16-bit little-endian at 24 kHz, mono (what OpenAI's pcm is);
 - wav: 16-bit PCM; streamed, the header gives the sizes as unknown (0xFFFFFFFF, as sox and
-  ffmpeg write piped WAV); whole, the sizes are exact;
+  ffmpeg write piped WAV); whole, libsndfile encodes it as it comes and the sizes are exact;
 - mp3 (constant bitrate), opus (in Ogg): libsndfile through soundfile, writing into a buffer
   that hands out what the encoder has written so far. At the end the MP3 encoder seeks back to
   fill in its Info frame, which a streamed response has already sent (blank): constant bitrate
@@ -27,7 +27,9 @@ FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 SUPPORTED = ("mp3", "opus", "flac", "wav", "pcm")
 MEDIA_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
                "wav": "audio/wav", "pcm": "audio/pcm"}
-_SOUNDFILE = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
+# libsndfile's containers; "wav" is used for a whole WAV only (streamed, StreamingWavWriter writes it).
+_SOUNDFILE = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS"),
+              "wav": ("WAV", "PCM_16")}
 
 
 class _Tap(io.RawIOBase):
@@ -82,7 +84,6 @@ class Encoder:
         self.fmt, self.streamed = fmt, streamed
         self._tap = _Tap()
         self._file = None
-        self._whole: list[np.ndarray] = []
         if fmt == "flac":
             self.streamed = streamed = False
         if fmt == "wav" and streamed:
@@ -97,10 +98,7 @@ class Encoder:
             return b""
         if self.fmt == "pcm":
             return to_pcm(samples, "s16le")
-        if self.fmt == "wav":
-            if not self.streamed:
-                self._whole.append(samples)
-                return b""
+        if self.fmt == "wav" and self.streamed:
             self._wav.write(samples)
             return self._tap.take()
         if self.fmt == "flac":  # 16-bit as pcm and wav round it (libsndfile's own conversion rounds apart)
@@ -111,13 +109,8 @@ class Encoder:
     def close(self) -> bytes:
         if self.fmt == "pcm":
             return b""
-        if self.fmt == "wav":
-            if self.streamed:
-                return self._tap.take()
-            buffer = io.BytesIO()
-            audio = np.concatenate(self._whole) if self._whole else np.zeros(0, dtype=np.float32)
-            sf.write(buffer, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-            return buffer.getvalue()
+        if self.fmt == "wav" and self.streamed:
+            return self._tap.take()
         self._file.close()
         if self.streamed:
             return self._tap.take()  # what a header patch rewrote in front is already sent
