@@ -14,7 +14,7 @@ from qwentts_cli.text.normalize.common import (
     loose_digits_reader,
     alternation,
     EMAIL_RE, LOCAL_PHONE_RE, MINUS, PHONE_RE, RANGE_DASH, ROMAN_RE, SPACES, URL_RE, Rule, apply_rules, int_pattern, next_words,
-    needs, parse_int, prev_word, roman_to_int, split_decimal,
+    ends_sentence, needs, parse_int, prev_word, roman_to_int, split_decimal,
 )
 from qwentts_cli.text.normalize.en_units import (
     AMBIGUOUS_UNITS, CURRENCY_AFTER, CURRENCY_BEFORE, GLUED_MULTIPLIERS, MULTIPLIERS, PER_PERIOD, UNITS, Currency,
@@ -327,8 +327,13 @@ _FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 
 def _fraction(m: re.Match) -> str | None:
     num, den = int(m.group("a")), int(m.group("b"))
-    if not (0 < num < den <= 100):
+    # Proper fractions, and improper ones that cannot be a month/day date (22/3, not 11/5 or 24/7).
+    if not (0 < num < den <= 100 or (12 < num < 100 and 2 <= den <= 10 and num != 24)):
         return None
+    return _fraction_words(num, den)
+
+
+def _fraction_words(num: int, den: int) -> str:  # 1/2 -> one half, 5/2 -> five halves, 3/8 -> three eighths
     one, many = _FRACTION_NAMES.get(den) or (ordinal(den), ordinal(den) + "s")
     return f"{cardinal(num)} {one if num == 1 else many}"
 
@@ -362,10 +367,18 @@ def _us_phone(m: re.Match) -> str:  # 555-123-4567, 1-800-555-0199, 555.123.4567
 _TOLL_FREE = "800|888|877|866|855|844|833"
 
 
-def _vanity_phone(m: re.Match) -> str:  # 1-800-FLOWERS -> one, eight hundred, flowers
+def _vanity_phone(m: re.Match) -> str:  # 1-800-FLOWERS -> one, eight hundred, flowers; 1-800-GO-2-HAUL
     area = m.group("area")
     parts = (["one"] if m.group("one") else []) + ["eight hundred" if area == "800" else digits(area)]
-    return ", ".join(parts + [m.group("word").lower().replace("-", " ")])
+    word = " ".join(digits(p) if p.isdigit() else p.lower() for p in m.group("word").split("-"))
+    return ", ".join(parts + [word])
+
+
+def _digit_groups(m: re.Match) -> str | None:  # 111-11-1111, 123-123-5678-1 -> group by group, digit by digit
+    groups = m.group(0).split("-")
+    if sum(map(len, groups)) < 7:
+        return ", ".join(cardinal(int(g)) for g in groups)  # 1-2-3, a count or a score
+    return ", ".join(digits(g) for g in groups)
 
 
 def _ip_address(m: re.Match) -> str | None:  # 192.168.0.10 -> one nine two dot one six eight dot zero dot one zero
@@ -400,16 +413,21 @@ def _time_range(m: re.Match) -> str | None:  # 9am-5pm, 9:30 a.m.–5 p.m. -> ni
     return " to ".join(sides)
 
 
-def _mixed_fraction(m: re.Match) -> str | None:  # 2 1/2 -> two and a half; 1 3/4 -> one and three quarters
+def _mixed_fraction(m: re.Match) -> str | None:  # 2 1/2 -> two and a half; 3 5/2 -> three and five halves
     num, den = int(m.group("a")), int(m.group("b"))
-    if not (0 < num < den <= 16):
+    if not (0 < num and 2 <= den <= 16):
         return None
-    one, many = _FRACTION_NAMES.get(den) or (ordinal(den), ordinal(den) + "s")
-    part = f"a {one}" if num == 1 else f"{cardinal(num)} {many}"
-    return f"{number(m.group('w'))} and {part}"
+    part = f"a {(_FRACTION_NAMES.get(den) or (ordinal(den),))[0]}" if num == 1 else _fraction_words(num, den)
+    words = f"{number(m.group('w'))} and {part}"
+    if m.groupdict().get("u"):  # 4 1/2 lbs -> four and a half pounds
+        words += " " + UNITS[m.group("u")].many
+    return words
 
 
-def _decade_range(m: re.Match) -> str:  # 1960s-70s -> nineteen sixties to seventies
+def _decade_range(m: re.Match) -> str:  # 1960s-70s -> nineteen sixties to seventies; 1960s-1980s: both whole
+    if m.group("c"):
+        words = year(int(m.group("c") + m.group("b")))
+        return f"{_decade(m)} to {(words[:-1] + 'ies') if words.endswith('y') else words + 's'}"
     return f"{_decade(m)} to {_DECADE_WORDS[int(m.group('b')[0])]}"
 
 
@@ -454,6 +472,21 @@ _ORDINAL_WORD = (r"(?:[a-z]+-)?(?:first|second|third|fourth|fifth|sixth|seventh|
 def _street(m: re.Match) -> str:  # 100 W 5th Ave -> West fifth Avenue; N Main St -> North Main Street
     direction = _DIRECTIONS[m.group("dir")] + " " if m.group("dir") else ""
     return f"{direction}{m.group('name')} {_STREET_TYPES[m.group('type')]}"
+
+
+_LOWER_STREET_TYPES = {"st": "Street", "ave": "Avenue", "blvd": "Boulevard", "rd": "Road", "hwy": "Highway",
+                       "expy": "Expressway", "pkwy": "Parkway"}
+
+
+def _street_address(m: re.Match) -> str:  # 1428 Elm St. -> fourteen twenty-eight Elm Street.
+    n = m.group("n")
+    number_words = digits(n) if n[0] == "0" else paired(int(n))
+    direction = _DIRECTIONS[m.group("dir")] + " " if m.group("dir") else ""
+    kind = _STREET_TYPES.get(m.group("type")) or _LOWER_STREET_TYPES[m.group("type")]
+    # The dot of "St." ends the sentence when a capital follows ("1428 Elm St. It was"): after a
+    # house number and a street name, "St." is a street, never the "Saint" of "St. Louis".
+    end = "." if m.group("dot") and ends_sentence(m.string, m.end()) else ""
+    return f"{number_words} {direction}{m.group('name')} {kind}{end}"
 
 
 def _quarter(m: re.Match) -> str:  # Q3 2024 -> Q three twenty twenty-four
@@ -505,7 +538,7 @@ def _equation(m: re.Match) -> str:  # 3+4=7 -> three plus four equals seven
 
 
 def _algebra(m: re.Match) -> str:  # x - 1 = y -> x minus one equals y (variables are single letters)
-    parts = re.split(rf"{SP}([-+*×÷=−]){SP}", m.group(0))
+    parts = re.split(rf"{SP}*([-+*×÷=−]){SP}*", m.group(0))
     return " ".join(_EQUATION_OPS[p] if i % 2 else (number(p) if p[0].isdigit() else p) for i, p in enumerate(parts))
 
 
@@ -532,10 +565,19 @@ def _per_unit(m: re.Match) -> str:  # 12/kg -> twelve per kilogram
     return f"{number(m.group('n'))} per {UNITS[m.group('u')].one}"
 
 
-def _times(m: re.Match) -> str:  # 2x4 -> two by four; 4.5x -> four point five times
-    if m.group("b"):
-        return f"{number(m.group('a'))} by {number(m.group('b'))}"
+def _times(m: re.Match) -> str:  # 2x4 -> two by four; 25 x 7 m -> twenty-five by seven meters; 4.5x -> four point five times
+    b = m.group("b") or m.groupdict().get("b2")
+    if b:
+        words = f"{number(m.group('a'))} by {number(b)}"
+        return words + (f" {UNITS[m.group('u')].many}" if m.group("u") else "")
     return f"{number(m.group('a'))} times"
+
+
+def _year_short_range(m: re.Match) -> str | None:  # 1960-80 -> nineteen sixty to eighty
+    a, b = int(m.group("a")), int(m.group("b"))
+    if not 1100 <= a <= 2099 or b <= a % 100:
+        return None
+    return f"{year(a)} to {cardinal(b)}"
 
 # Pairs said as they are written, with the slash unspoken ("and or"): the rest of word/word is
 # read with "slash" (upgrade/update, read/write).
@@ -575,7 +617,8 @@ RULES = [
     Rule("phone", PHONE_RE, _phone),
     # A number spelled as a word (1-800-FLOWERS): the word in capitals, read as a word.
     Rule("vanity phone", re.compile(rf"(?<![\w+.,/-])(?:(?P<one>1)-)?(?P<area>{_TOLL_FREE})-"
-                                    r"(?P<word>[A-Z]{2,}(?:-[A-Z]{2,})*)(?![\w-])"), _vanity_phone, needs=needs("-")),
+                                    r"(?P<word>(?:[A-Z0-9]+-)*[A-Z]{2,}(?:-[A-Z0-9]+)*)(?![\w-])"), _vanity_phone,
+         needs=needs("-")),
     # After the generic phone (+1 555-010-9999 is its), before the ranges, which would read
     # 555-123-4567 as a subtraction.
     Rule("us phone", re.compile(r"(?<![\w+.,/-])(?:1-)?\d{3}([-.])\d{3}\1\d{4}(?![\w-]|[.,]\d)"), _us_phone),
@@ -585,6 +628,10 @@ RULES = [
     Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})(?P<sep>[/-])(?P<b>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}){E}"),
          _slashed_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _iso_date),
+    # Three or more dashed groups of digits, 7 digits at least: an ID or a phone written its own way
+    # (SSN 111-11-1111), never a chain of subtractions or ranges. After the dashed dates.
+    Rule("digit groups", re.compile(r"(?<![\w+.,/-])\d{1,4}(?:-\d{1,4}){2,}(?![\w-]|[.,]\d)"), _digit_groups,
+         needs=needs("-")),
     Rule("month day", re.compile(
         rf"(?<!\w)(?P<m>{_MONTH_ANY_CASE})(?:{SP}|-)(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\w)"
         rf"(?:(?:,?{SP}|-)(?P<y>\d{{4}}){E})?"),
@@ -597,8 +644,11 @@ RULES = [
         rf"(?P<h2>\d{{1,2}})(?::(?P<m2>\d{{2}}))?{SP}?{_AP2}", re.IGNORECASE), _time_range, needs=needs('apAP')),
     Rule("time", re.compile(rf"{B}(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?:{SP}?{_AMPM})?{E}",
                             re.IGNORECASE), _time),
+    # 1.59 p.m.: a dot between hour and minutes, told from a decimal by the a.m./p.m. after it.
+    Rule("dotted time", re.compile(rf"{B}(?P<h>\d{{1,2}})\.(?P<m>[0-5]\d){SP}?{_AMPM}(?P<s>)", re.IGNORECASE),
+         _time, needs=needs("apAP")),
     Rule("hour am", re.compile(rf"{B}(?P<h>\d{{1,2}}){SP}?{_AMPM}", re.IGNORECASE), _hour_ampm),
-    Rule("decade range", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s{RANGE_DASH}['\u2019]?(?P<b>[2-9]0)'?s(?!\w)"),
+    Rule("decade range", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s{RANGE_DASH}['\u2019]?(?P<c>1\d|20)?(?P<b>[2-9]0)'?s(?!\w)"),
          _decade_range, needs=needs('s')),
     Rule("decade", re.compile(rf"{B}(?P<n>1\d\d0|20\d0)'?s(?!\w)"), _decade),
     # '90s always; a bare 90s only after mid-/early-/late- or "the" (else it may be seconds or degrees).
@@ -618,9 +668,10 @@ RULES = [
          _era, needs=needs('ABCDE')),
     Rule("city state", re.compile(
         rf"(?P<city>[A-Z][a-z]+(?:{SP}[A-Z][a-z]+)*),{SP}(?P<st>{'|'.join(_US_STATES)})"
-        rf"(?:{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state, needs=needs(',')),
+        rf"(?:,?{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state, needs=needs(',')),
     Rule("algebra", re.compile(
-        rf"(?<![\w.'\u2019])(?:[a-z]|{NUM})(?:{SP}[-+*×÷=−]{SP}(?:[a-z]|{NUM}))+(?![\w.'\u2019]|,\d)"),
+        # Spaces around every sign but + and = (y=x+1): "x-1" and "a*b" may be names or codes.
+        rf"(?<![\w.'\u2019])(?:[a-z]|{NUM})(?:(?:{SP}[-+*×÷=−]{SP}|{SP}?[+=]{SP}?)(?:[a-z]|{NUM}))+(?![\w.'\u2019]|,\d)"),
          lambda m: _algebra(m) if re.search(r"(?<![\w])[a-z](?![\w])", m.group(0)) else None,
          needs=needs("+-*×÷=−")),
     Rule("equation", re.compile(rf"{B}{NUM}(?:{SP}?[-+*×÷=−]{SP}?{NUM})*{SP}?[+*×÷=]{SP}?{NUM}"
@@ -628,13 +679,16 @@ RULES = [
     Rule("number sign", re.compile(r"(?<![\w&])#(?P<n>\d+)(?!\w)"), lambda m: f"number {cardinal(int(m.group('n')))}", needs=needs('#')),
     Rule("handle", re.compile(r"(?<![\w.@])@(?P<u>[A-Za-z_][\w]*)"), lambda m: f"at {m.group('u')}", needs=needs('@')),
     Rule("ampersand", re.compile(rf"(?<={SP})&(?={SP})"), lambda m: "and", needs=needs('&')),
-    Rule("times", re.compile(rf"{B}(?P<a>{NUM})[x×](?:(?P<b>{NUM}))?(?![\w])"), _times, needs=needs('x×')),
+    Rule("times", re.compile(rf"{B}(?P<a>{NUM})(?:[x×](?:(?P<b>{NUM}))?|{SP}[x×]{SP}(?P<b2>{NUM}))"
+                             rf"(?:{SP}?(?P<u>{alternation(UNITS)}))?(?![\w])"),
+         lambda m: _times(m) if m.group("b") or m.group("b2") or not m.group("u") else None, needs=needs('x×')),
     Rule("slashed ymd", re.compile(rf"{B}(?P<y>\d{{4}})/(?P<m>\d{{1,2}})/(?P<d>\d{{1,2}}){E}"), _iso_date, needs=needs('/')),
     Rule("slashed short date", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})/(?P<y>\d{{2}}){E}"),
          _slashed_date, needs=needs('/')),
-    Rule("suffixed fraction", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})(?:st|nd|rd|th)(?!\w)"),
+    Rule("suffixed fraction", re.compile(rf"{B}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})(?:st|nd|rd|th|ST|ND|RD|TH)(?!\w)"),
          _fraction, needs=needs('/')),
     Rule("year range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{4}}){E}"), _year_range),
+    Rule("year short range", re.compile(rf"{B}(?P<a>\d{{4}}){RANGE_DASH}(?P<b>\d{{2}}){E}"), _year_short_range),
     Rule("ordinal", re.compile(rf"{B}(?P<n>{INT})(?:st|nd|rd|th)(?!\w)", re.IGNORECASE), _suffixed_ordinal),
     Rule("roman numbered", re.compile(
         rf"(?<!\w)(?P<w>(?:{'|'.join(_NUMBERED_NOUNS)})\.?){SP}(?P<r>{ROMAN_RE})(?!\w)", re.IGNORECASE),
@@ -650,6 +704,10 @@ RULES = [
     Rule("per units", re.compile(
         rf"{B}(?P<n>{NUM}){SP}?(?P<u>{alternation(UNITS)})/(?P<v>{alternation(UNITS)})(?![\w])"), _per_units,
          needs=needs("/")),
+    # Before the unit rule, which would take "2 lbs" out of "4 1/2 lbs".
+    Rule("mixed fraction unit", re.compile(
+        rf"{B}(?P<w>{INT}){SP}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
+         _mixed_fraction, needs=needs("/")),
     Rule("unit", re.compile(
         rf"{B}(?:(?P<n0>{NUM})(?P<u0>%)?{SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM})"
         rf"(?:{SP}(?P<scale>thousand|million|billion|trillion))?{SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
@@ -657,11 +715,22 @@ RULES = [
     # A street: [direction] Name-or-ordinal Type, with no dot ("N Main St", "W 5th Ave", "Elm St,"),
     # before the abbreviations (which take "St." and "Ave." with their dot). Not before a
     # capitalized word ("St Bernard", "St Louis": a name).
+    # A house number, then the street: the number is read in pairs, as an address is said.
+    Rule("street address", re.compile(
+        rf"{B}(?P<n>\d{{1,5}}){SP}(?:(?P<dir>NE|NW|SE|SW|N|S|E|W)\.?{SP})?"
+        rf"(?P<name>(?:[A-Z][a-z]+|{_ORDINAL_WORD})(?:{SP}[A-Z][a-z]+){{0,2}}){SP}"
+        rf"(?P<type>{'|'.join(_STREET_TYPES)}|{'|'.join(_LOWER_STREET_TYPES)})(?P<dot>\.)?(?![\w])"), _street_address),
     Rule("street", re.compile(
         rf"(?<!\w)(?:(?P<dir>NE|NW|SE|SW|N|S|E|W)\.?{SP})?(?P<name>[A-Z][a-z]+|\d+(?:st|nd|rd|th)|{_ORDINAL_WORD}){SP}"
         rf"(?P<type>{'|'.join(_STREET_TYPES)})(?![\w.])(?!{SP}[A-Z])"), _street),
     Rule("time zone", re.compile(rf"(?<![\w])(?P<z>{'|'.join(_TIME_ZONES)})(?![\w])"),
          lambda m: " ".join(m.group("z"))),
+    # e.s.t, p.s.t. after a time: the zone spelled with dots, read as its letters.
+    Rule("dotted time zone", re.compile(r"(?<=[ap] m )(?P<z>[a-zA-Z]\.[sdSD]\.[tT])\.?(?![\w])"),
+         lambda m: " ".join(c.upper() for c in m.group("z") if c.isalpha()), needs=needs(".")),
+    # Retirement plans named by their tax-code section: 401(k) -> four oh one k.
+    Rule("tax plan", re.compile(r"(?<![\w.])(?P<n>[1-9]\d\d)\((?P<l>[a-z])\)"),
+         lambda m: f"{paired(int(m.group('n')))} {m.group('l')}", needs=needs("(")),
     *en_abbreviations.RULES,
     # After money ($40/hr is a price per hour), before the plain fraction.
     Rule("per unit", re.compile(rf"{B}(?P<n>{NUM})/(?P<u>{alternation(UNITS)})(?![\w])"), _per_unit, needs=needs('/')),
@@ -676,9 +745,9 @@ RULES = [
     Rule("loose digits", re.compile(r"\d+"), _loose_digits),
     # Signs no rule above read: standing alone ("$ and %"), glued to words ("test$", "#tag"), or a
     # slash at a word's edge ("14/", "/ and"). A slash between two words or numbers (a/b, 24/7)
-    # and a sign inside a word (AT&T, C++) stay as written.
+    # a sign inside a word (AT&T, C++) and the slash of a tag (<cough/>, </b>) stay as written.
     Rule("sharp", re.compile(r"(?<![\w#])(?P<n>[A-G])#(?![\w#])"), lambda m: f"{m.group('n')} sharp", needs=needs("#")),
-    Rule("signs", re.compile(r"[$€£¥₩₽%#@§]+|(?<![\w/.~])/(?![/])|(?<=[\w])/(?![\w/])"), _signs,
+    Rule("signs", re.compile(r"[$€£¥₩₽%#@§]+|(?<![\w/.~<])/(?![/>])|(?<=[\w])/(?![\w/>])"), _signs,
          needs=needs("$€£¥₩₽%#@§/")),
 ]
 
