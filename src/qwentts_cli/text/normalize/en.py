@@ -85,7 +85,7 @@ def is_one(s: str) -> bool:
 # Addresses and phones.
 
 _ADDRESS_WORDS = {".": "dot", "@": "at", "/": "slash", ":": "colon", "-": "dash", "_": "underscore",
-                  "?": "question mark", "=": "equals", "&": "and", "#": "hash", "+": "plus", "%": "percent",
+                  "?": "question mark", "=": "equals", "&": "ampersand", "#": "hash", "+": "plus", "%": "percent",
                   "~": "tilde"}
 
 
@@ -627,7 +627,7 @@ RULES = [
     Rule("dotted date", re.compile(rf"{B}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.(?P<y>\d{{4}}){E}"), _dotted_date),
     Rule("slashed date", re.compile(rf"{B}(?P<a>\d{{1,2}})(?P<sep>[/-])(?P<b>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}){E}"),
          _slashed_date),
-    Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _iso_date),
+    Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{1,2}})-(?P<d>\d{{1,2}}){E}"), _iso_date),
     # Three or more dashed groups of digits, 7 digits at least: an ID or a phone written its own way
     # (SSN 111-11-1111), never a chain of subtractions or ranges. After the dashed dates.
     Rule("digit groups", re.compile(r"(?<![\w+.,/-])\d{1,4}(?:-\d{1,4}){2,}(?![\w-]|[.,]\d)"), _digit_groups,

@@ -72,10 +72,14 @@ def _day_case(preposition: str | None) -> str:
     return case_for_known_noun(preposition)
 
 
-def _date_words(day: int, month: int, year: int | None, case: str) -> str:
+def _date_words(day: int, month: int, year: int | str | None, case: str) -> str:
+    """A year of two digits is read as written ('86 -> восемьдесят шестого, 06 -> ноль шестого):
+    the century is the writer's to say, and the reader says the digits they see."""
     words = f"{ordinal(day, case, 'n')} {_MONTHS_GEN[month - 1]}"
-    if year is not None:
-        words += f" {ordinal(year, 'g')} года"
+    if isinstance(year, str) and len(year) == 2:
+        words += f" {'ноль ' if year[0] == '0' else ''}{ordinal(int(year), 'g')} года"
+    elif year is not None:
+        words += f" {ordinal(int(year), 'g')} года"
     return words
 
 
@@ -86,16 +90,11 @@ def _numeric_date(m: re.Match) -> str | None:
     return _date_words(day, month, int(year) if year else None, _day_case(_prep(m)))
 
 
-def _full_year(y: str) -> str:
-    """A two-digit year as a date writes it: 03 -> 2003, 86 -> 1986 (00-49: this century)."""
-    return y if len(y) == 4 else str(2000 + int(y) if int(y) < 50 else 1900 + int(y))
-
-
 def _short_date(m: re.Match) -> str | None:  # 01.02.03, 1/2/1990, 01-01-86: day, month, year
     day, month = int(m.group("d")), int(m.group("m"))
     if not (1 <= day <= 31 and 1 <= month <= 12):
         return None
-    return _date_words(day, month, int(_full_year(m.group("y"))), _day_case(_prep(m)))
+    return _date_words(day, month, m.group("y"), _day_case(_prep(m)))
 
 
 _MONTH_ABBR = {"янв": 1, "фев": 2, "мар": 3, "апр": 4, "мая": 5, "май": 5, "июн": 6, "июл": 7, "авг": 8, "сен": 9,
@@ -106,7 +105,7 @@ def _abbreviated_month_date(m: re.Match) -> str | None:  # 03-фев-2002
     day, month = int(m.group("d")), _MONTH_ABBR[m.group("m").lower()[:3]]
     if not 1 <= day <= 31:
         return None
-    return _date_words(day, month, int(_full_year(m.group("y"))), _day_case(_prep(m)))
+    return _date_words(day, month, m.group("y"), _day_case(_prep(m)))
 
 
 def _written_date(m: re.Match) -> str:
@@ -194,7 +193,10 @@ _PER_UNIT_ACC = {"кг": "килограмм", "г": "грамм", "л": "лит
                  "мес.": "месяц", "год": "год", "чел.": "человека", "ночь": "ночь", "сутки": "сутки"}
 
 
-def _per_unit(m: re.Match) -> str:
+def _per_unit(m: re.Match) -> str | None:
+    unit_before = m.group("before").split()[-1].lstrip("0123456789")
+    if f"{unit_before}/{m.group('u')}" in UNITS:
+        return None  # км/ч, м/с: one unit, read by the quantity rule
     word = "за" if m.group("money") else "на"
     return f"{m.group('before')} {word} {_PER_UNIT_ACC[m.group('u')]}"
 
@@ -417,11 +419,11 @@ RULES = [
                                    r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+){2,}(?![\w@/-]|\.\w)|"
                                    r"(?<![\w.@/-])[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_.-]*[A-Za-z0-9](?![\w@/-])"),
          _address, needs=re.compile("[A-Za-z]")),  # sign by sign, as an address
-    Rule("numeric date", re.compile(rf"{B}(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}}){E}(?:{SP}?г\.)?"),
+    Rule("numeric date", re.compile(rf"{B}(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}})(?:{SP}?г\.|{E})"),
          _numeric_date),
     Rule("iso date", re.compile(rf"{B}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){E}"), _numeric_date),
     Rule("short date", re.compile(
-        rf"{B}(?P<d>\d{{1,2}})(?P<sep>[./])(?P<m>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}|\d{{2}}){E}(?:{SP}?г\.)?"),
+        rf"{B}(?P<d>\d{{1,2}})(?P<sep>[./])(?P<m>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}|\d{{2}})(?:{SP}?г\.|{E})"),
          _short_date),
     Rule("dashed date", re.compile(rf"{B}(?P<d>\d{{2}})-(?P<m>\d{{2}})-(?P<y>\d{{4}}|\d{{2}}){E}"), _short_date),
     Rule("abbreviated month date", re.compile(
@@ -454,7 +456,8 @@ RULES = [
         rf"{B}(?P<n>\d+){RANGE_DASH}(?P<suf>ыми|ими|ого|его|ому|ему|ый|ий|ой|ая|яя|ое|ее|ые|ие|ую|юю|ым|им|ых|их|"
         r"го|му|ми|й|я|е|ю|м|х)(?!\w)"), _suffixed_ordinal),
     Rule("per unit", re.compile(
-        rf"(?P<before>{B}\d+|(?P<money>руб\.|коп\.|₽|\$|€|долл\.))/(?P<u>{'|'.join(map(re.escape, _PER_UNIT_ACC))})"
+        rf"(?P<before>{B}\d+(?:{SP}?(?:кг|г|л|м|км|мг|мл))?|(?P<money>руб\.|коп\.|₽|\$|€|долл\.))"
+        rf"/(?P<u>{'|'.join(map(re.escape, _PER_UNIT_ACC))})"
         r"(?![\w])"), _per_unit, needs=re.compile("/")),
     # A dot between groups of three digits is a thousands separator in Russian text (its
     # decimal mark is a comma): 2.300 человек -> две тысячи триста человек.
@@ -469,13 +472,20 @@ RULES = [
     Rule("fraction", re.compile(rf"{B}(?P<a>\d{{1,3}})/(?P<b>\d{{1,3}}){E}"), _fraction),
     Rule("range", re.compile(rf"{B}(?P<a>{NUM}){SP}?{RANGE_DASH}{SP}?(?P<b>{NUM}){E}"), _range),
     Rule("cardinal", re.compile(rf"{B}{NEG}(?P<n>{NUM}){E}"), _cardinal),
+    # Units with a superscript are never words: "один м²", "цена за м²" -> квадратный метр.
+    Rule("lone square unit", re.compile(r"(?<![\w\d])(?P<u>км²|м²|см²|мм²|км³|м³|см³)(?![\w\d])"),
+         lambda m: UNITS[m.group("u")] if m.group("u") in UNITS else None, needs=re.compile("[²³]")),
     # The signs alone, not after a number (those are units above): "знак %" -> знак процент.
-    Rule("lone sign", re.compile(r"(?<![\w\d%°])(?P<s>[%°])(?![\w\d])"),
-         lambda m: {"%": "процент", "°": "градус"}[m.group("s")], needs=re.compile("[%°]")),
+    Rule("lone sign", re.compile(r"(?<![\w\d%°$€£¥#@§])(?P<s>[%°$€£¥#@§])(?![\w\d])"),
+         lambda m: _LONE_SIGNS[m.group("s")], needs=re.compile("[%°$€£¥#@§]")),
     Rule("dollar abbreviation", re.compile(r"(?<=доллар)(?P<e>а|ов|)\.(?=\s?США)"), lambda m: m.group("e"),
          needs=re.compile("США")),
     Rule("loose digits", re.compile(r"\d+"), _loose_digits),
 ]
+
+
+_LONE_SIGNS = {"%": "процент", "°": "градус", "$": "доллар", "€": "евро", "£": "фунт", "¥": "иена", "#": "решётка",
+               "@": "собака", "§": "параграф"}
 
 
 def normalize_ru(text: str) -> str:
