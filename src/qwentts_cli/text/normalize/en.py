@@ -525,7 +525,7 @@ def _city_state(m: re.Match) -> str | None:  # Austin, TX 78701 -> Austin, Texas
         return None
     words = f"{m.group('city')}, {_US_STATES[m.group('st')]}"
     if m.group("zip"):
-        words += " " + digits(m.group("zip")) + (f" {digits(m.group('zip4'))}" if m.group("zip4") else "")
+        words += m.group("comma") + " " + digits(m.group("zip")) + (f" {digits(m.group('zip4'))}" if m.group("zip4") else "")
     return words
 
 
@@ -668,7 +668,7 @@ RULES = [
          _era, needs=needs('ABCDE')),
     Rule("city state", re.compile(
         rf"(?P<city>[A-Z][a-z]+(?:{SP}[A-Z][a-z]+)*),{SP}(?P<st>{'|'.join(_US_STATES)})"
-        rf"(?:,?{SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state, needs=needs(',')),
+        rf"(?:(?P<comma>,?){SP}(?P<zip>\d{{5}})(?:-(?P<zip4>\d{{4}}))?)?(?![\w])"), _city_state, needs=needs(',')),
     Rule("algebra", re.compile(
         # Spaces around every sign but + and = (y=x+1): "x-1" and "a*b" may be names or codes.
         rf"(?<![\w.'\u2019])(?:[a-z]|{NUM})(?:(?:{SP}[-+*×÷=−]{SP}|{SP}?[+=]{SP}?)(?:[a-z]|{NUM}))+(?![\w.'\u2019]|,\d)"),
