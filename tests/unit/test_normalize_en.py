@@ -330,3 +330,7 @@ def test_round_three_rules_leave_words_alone():
     assert en("St. Louis is 250 miles") == "Saint Louis is two hundred fifty miles"
     assert en("Mount St. Helens") == "Mount Saint Helens"  # no house number: Saint
     assert en("12.5 pm") == "twelve point five pm"  # two digits after the dot make a time, not one
+    assert en("## Install\nRun it") == "## Install\nRun it"  # a Markdown heading's marks are not read
+    assert en("see docs/notes.md") == "see docs/notes.md"  # a relative file name stays
+    assert en("into out/ now") == "into out slash now" and en("in logs/app/ today") == "in logs slash app slash today"
+    assert en("`a`/`b`") == "`a` slash `b`" and en("--model/-m") == "--model/-m"

@@ -584,10 +584,12 @@ def _year_short_range(m: re.Match) -> str | None:  # 1960-80 -> nineteen sixty t
 _SILENT_SLASH = frozenset("and/or either/or he/she she/he him/her her/him his/her her/his his/hers".split())
 
 
-def _word_slash(m: re.Match) -> str | None:  # upgrade/update -> upgrade slash update
+def _word_slash(m: re.Match) -> str | None:  # upgrade/update -> upgrade slash update; out/logs/ too
     if m.group(0).lower() in _SILENT_SLASH or re.search(r"\d[ \u00a0]?$", m.string[max(0, m.start() - 2):m.start()]):
         return None  # "5 mg/dl" is a unit, left to the unit rules
-    return " slash ".join(m.group(0).split("/"))
+    if re.match(r"\.\w", m.string[m.end():m.end() + 2]):
+        return None  # docs/notes.md: a relative file name, left as written
+    return " slash ".join(m.group(0).split("/")).strip()
 
 
 _SIGN_WORDS = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yen", "₩": "won", "₽": "ruble", "%": "percent",
@@ -596,11 +598,16 @@ _SIGN_WORDS = {"$": "dollar", "€": "euro", "£": "pound", "¥": "yen", "₩": 
 
 def _signs(m: re.Match) -> str | None:  # "or %" -> or percent; test$ -> test dollar; 14/ -> fourteen slash
     run = m.group(0)
+    if run[0] == "#" and re.match(r"#+ ", m.string[m.start():]) and (m.start() == 0 or m.string[m.start() - 1] == "\n"):
+        return None  # a Markdown heading's marks are not read
     if run == "/" and (re.match(r"/[a-z]{1,3}/", m.string[m.start():]) or re.search(r"/[a-z]{1,3}/$", m.string[:m.end()])):
         return None  # the /r/ sound: a phoneme between slashes
     words = " ".join(_SIGN_WORDS[c] for c in run)
     before, after = m.string[m.start() - 1:m.start()], m.string[m.end():m.end() + 1]
-    return (" " if before.isalnum() else "") + words + (" " if after.isalnum() or after in _SIGN_WORDS else "")
+    def apart(c: str) -> bool:  # a neighbour the sign's word must not touch
+        return c != "" and (c.isalnum() or c in "`'\"" or (c in _SIGN_WORDS and c is after))
+
+    return (" " if apart(before) else "") + words + (" " if apart(after) else "")
 
 
 _AP1 = r"(?P<ap1>[ap]\.?m\.?(?!\w))"
@@ -613,7 +620,7 @@ RULES = [
     # ~/notes.txt is one part and stays): read like an address. Not a/b, km/h or 1/2 (no leading slash).
     Rule("file path", re.compile(r"(?<![\w./~:-])(?:~|\.{1,2})?/[A-Za-z_][\w.-]*(?:/[\w.-]+)+/?(?![\w/])"), _address,
          needs=needs("/")),
-    Rule("word slash", re.compile(r"(?<![\w/.~-])[a-z]{2,}(?:/[a-z]{2,})+(?![\w/])"), _word_slash, needs=needs("/")),
+    Rule("word slash", re.compile(r"(?<![\w/.~-])[a-z]{2,}(?:/[a-z_]{2,})+/?(?![\w/])"), _word_slash, needs=needs("/")),
     Rule("phone", PHONE_RE, _phone),
     # A number spelled as a word (1-800-FLOWERS): the word in capitals, read as a word.
     Rule("vanity phone", re.compile(rf"(?<![\w+.,/-])(?:(?P<one>1)-)?(?P<area>{_TOLL_FREE})-"
@@ -746,8 +753,9 @@ RULES = [
     # Signs no rule above read: standing alone ("$ and %"), glued to words ("test$", "#tag"), or a
     # slash at a word's edge ("14/", "/ and"). A slash between two words or numbers (a/b, 24/7)
     # a sign inside a word (AT&T, C++) and the slash of a tag (<cough/>, </b>) stay as written.
+    # The slash comes before its look-behinds, so that the engine skips ahead to it.
     Rule("sharp", re.compile(r"(?<![\w#])(?P<n>[A-G])#(?![\w#])"), lambda m: f"{m.group('n')} sharp", needs=needs("#")),
-    Rule("signs", re.compile(r"[$€£¥₩₽%#@§]+|(?<![\w/.~<])/(?![/>])|(?<=[\w])/(?![\w/>])"), _signs,
+    Rule("signs", re.compile(r"[$€£¥₩₽%#@§]+|/(?:(?<![\w/.~<]/)(?![/>])|(?<=\w/)(?=[\s,;:!?)\]\"'`]|$))"), _signs,
          needs=needs("$€£¥₩₽%#@§/")),
 ]
 
