@@ -296,6 +296,18 @@ class DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+class _Scripted:
+    """Holds a stack's scripted step outside nn.Module's registry: it shares the stack's tensors, and
+    as a submodule it would show them twice (state_dict, parameters, .to())."""
+
+    def __init__(self, module: torch.jit.ScriptModule | None):
+        self.module = module
+
+    def __call__(self, k_caches: list[torch.Tensor], v_caches: list[torch.Tensor], x: torch.Tensor, start: int,
+                 cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+        return self.module(x, k_caches, v_caches, start, cos, sin_signed)
+
+
 class DecoderStack(nn.Module):
     """Layers + final norm over input embeddings; positions are cache positions."""
 
@@ -307,6 +319,10 @@ class DecoderStack(nn.Module):
         self.rope: RotaryTable | None = None
         # Bumped whenever setup_caches allocates: captured CUDA graphs hold the old buffers.
         self.cache_generation = 0
+        # One new position on the CPU runs as a TorchScript module (model/scripted.py: the same
+        # ops, bit for bit, with less overhead), made at the first such step. False: eager only.
+        self.scripted = True
+        self._one_position: _Scripted | None = None
 
     def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1,
                      keep: bool = False) -> None:
@@ -314,6 +330,8 @@ class DecoderStack(nn.Module):
         positions (kept when the ones there are large enough: a call over B rows uses rows [0, B)).
         `keep`: a cache that must grow keeps its contents (rows still generating)."""
         cfg = self.cfg
+        if dtype == torch.float32 and torch.device(device).type == "cpu" and self.scripted:
+            self.one_position_step()  # made here, before any step, so that every step runs the same ops
         if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
             self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
             self.cache_generation += 1
@@ -334,9 +352,23 @@ class DecoderStack(nn.Module):
         row `row` -> normed hidden states (B, T, C)."""
         assert self.rope is not None
         cos, sin_signed = self.rope(start, x.shape[1], x.dtype)
+        if x.shape[1] == 1 and row is None and self.scripted and x.dtype == torch.float32 and x.device.type == "cpu":
+            step = self.one_position_step()
+            if step is not None:
+                caches = [layer.self_attn.cache for layer in self.layers]
+                return step([c.k for c in caches], [c.v for c in caches], x, start, cos, sin_signed)
         for layer in self.layers:
             x = layer(x, start, cos, sin_signed, row)
         return self.norm(x)
+
+    def one_position_step(self) -> "_Scripted | None":
+        """The scripted one-position step (None where it does not apply), made once. The loader
+        has swapped in its fused and quantized linears by the time a stack first steps."""
+        if self._one_position is None:
+            from qwentts_cli.model.scripted import script_one_position
+
+            self._one_position = _Scripted(script_one_position(self))
+        return self._one_position if self._one_position.module is not None else None
 
     def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int) -> torch.Tensor:
         """x: (B, 1, C), row b at position positions[b] ((B,) long, on x's device) -> normed hidden state (B, 1, C).

@@ -77,7 +77,7 @@ class WeightOnlyInt8Linear(nn.Module):
         y = torch._weight_int8pack_mm(flat, self.weight_int8, self.scale).to(dtype)
         if self.bias is not None:
             y = y + self.bias.to(dtype)
-        return y.view(*x.shape[:-1], -1)
+        return y.view(list(x.shape[:-1]) + [-1])  # (a list: TorchScript scripts this too, model/scripted.py)
 
 
 def kernel_for(mode: str) -> type[DynamicInt8Linear] | type[WeightOnlyInt8Linear]:
