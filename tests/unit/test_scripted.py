@@ -16,7 +16,7 @@ from qwentts_cli.config import DecoderStackConfig
 from qwentts_cli.load.fusion import fuse_projections
 from qwentts_cli.model.layers import DecoderStack
 from qwentts_cli.model.quantize import kernel_for, quantize_rows
-from qwentts_cli.model.scripted import script_one_position, scriptable
+from qwentts_cli.model.scripted import linear_kind, one_position_step
 
 
 def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0) -> DecoderStack:
@@ -62,7 +62,7 @@ def test_scripted_steps_are_the_eager_ones_bit_for_bit(quantize, kv_heads, batch
 
 def test_the_fixture_stacks_step_scripted_and_exactly(synthesizer):
     for stack in (synthesizer.talker.model, synthesizer.talker.code_predictor.model):
-        assert scriptable(stack) and stack.one_position_step() is not None
+        assert linear_kind(stack) is not None and stack.one_position_step() is not None
         scripted = _steps(stack, 1, prefix=2, steps=8)
         stack.scripted = False
         try:
@@ -75,6 +75,6 @@ def test_the_fixture_stacks_step_scripted_and_exactly(synthesizer):
 def test_stacks_of_another_shape_stay_eager():
     stack = _stack(None)
     stack.layers[1].self_attn.q_norm = stack.layers[1].self_attn.k_norm = None  # no q/k norm: not the graph scripted
-    assert not scriptable(stack) and script_one_position(stack) is None
+    assert linear_kind(stack) is None and one_position_step(stack) is None
     steps = _steps(stack, 1, prefix=2, steps=2)  # and it still steps, eagerly
     assert steps[-1].shape == (1, 1, 256)

@@ -296,18 +296,6 @@ class DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
-class _Scripted:
-    """Holds a stack's scripted step outside nn.Module's registry: it shares the stack's tensors, and
-    as a submodule it would show them twice (state_dict, parameters, .to())."""
-
-    def __init__(self, module: torch.jit.ScriptModule | None):
-        self.module = module
-
-    def __call__(self, k_caches: list[torch.Tensor], v_caches: list[torch.Tensor], x: torch.Tensor, start: int,
-                 cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        return self.module(x, k_caches, v_caches, start, cos, sin_signed)
-
-
 class DecoderStack(nn.Module):
     """Layers + final norm over input embeddings; positions are cache positions."""
 
@@ -322,7 +310,7 @@ class DecoderStack(nn.Module):
         # One new position on the CPU runs as a TorchScript module (model/scripted.py: the same
         # ops, bit for bit, with less overhead), made at the first such step. False: eager only.
         self.scripted = True
-        self._one_position: _Scripted | None = None
+        self._one_position: list = []  # [the step or None] once made (a list: not an nn.Module attribute)
 
     def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1,
                      keep: bool = False) -> None:
@@ -355,20 +343,19 @@ class DecoderStack(nn.Module):
         if x.shape[1] == 1 and row is None and self.scripted and x.dtype == torch.float32 and x.device.type == "cpu":
             step = self.one_position_step()
             if step is not None:
-                caches = [layer.self_attn.cache for layer in self.layers]
-                return step([c.k for c in caches], [c.v for c in caches], x, start, cos, sin_signed)
+                return step(x, start, cos, sin_signed)
         for layer in self.layers:
             x = layer(x, start, cos, sin_signed, row)
         return self.norm(x)
 
-    def one_position_step(self) -> "_Scripted | None":
-        """The scripted one-position step (None where it does not apply), made once. The loader
-        has swapped in its fused and quantized linears by the time a stack first steps."""
-        if self._one_position is None:
-            from qwentts_cli.model.scripted import script_one_position
+    def one_position_step(self):
+        """The scripted one-position step (model/scripted.py; None where it does not apply), made
+        once. The loader has swapped in its fused and quantized linears by the time a stack steps."""
+        if not self._one_position:
+            from qwentts_cli.model.scripted import one_position_step
 
-            self._one_position = _Scripted(script_one_position(self))
-        return self._one_position if self._one_position.module is not None else None
+            self._one_position.append(one_position_step(self))
+        return self._one_position[0]
 
     def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int) -> torch.Tensor:
         """x: (B, 1, C), row b at position positions[b] ((B,) long, on x's device) -> normed hidden state (B, 1, C).

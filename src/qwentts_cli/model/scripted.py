@@ -1,122 +1,160 @@
-"""One new position through a decoder stack as a TorchScript module: the same kernels, without Python between them.
+"""One new position through a decoder stack as one TorchScript call: the same kernels, without Python between them.
 
 A frame runs ~100 layer steps of one position each (the talker once, the code predictor 15
 times) and each step is ~40 small ops, so on a CPU the Python and dispatcher time between the
-kernels is a third of an int8 frame. TorchScript runs the graph below in C++: every op is
+kernels is a third of an int8 frame. TorchScript runs `_stack_step` below in C++: every op is
 the same aten call with the same arguments, in the same order, as the eager layers
 (layers.py) make, so the result is the same bit for bit (tests/unit/test_scripted.py), while a
-step costs 25-35% less with int8 linears and 6-8% less in float32 (docs/benchmark.md).
+step costs 25-35% less with int8 linears and a few percent less in float32 (docs/benchmark.md).
 
 Not `torch.compile`: its fused kernels round differently, and it compiles for tens of seconds
-(docs/benchmark.md, "Tried and not shipped"). Scripting a stack takes 0.05-0.25 s, once per
-process, at its first one-position step.
+(docs/benchmark.md, "Tried and not shipped"). The two functions here are scripted once per
+process (about 0.05 s); the weights are passed in as lists, so a stack of any depth and each
+linear kind share them.
 
 Used only where the eager graph is this one: the CPU, float32 activations (float32, int8,
-int8-weight), one position for every row at the same cache position, the loader's fused q/k/v
-and gate/up, q/k RMSNorm. Anything else, or a torch whose TorchScript cannot script it, keeps
-the eager layers.
+int8-weight), one position for every row at the same cache position, the loader's fused
+q/k/v and gate/up, q/k RMSNorm, bias-free linears of one kind. Anything else, or a torch whose
+TorchScript cannot script this, keeps the eager layers.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import List
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
+
+from qwentts_cli.model.quantize import DynamicInt8Linear, WeightOnlyInt8Linear
+
+# The linear kinds of a stack (all its linears are of one kind).
+FLOAT, DYNAMIC_INT8, WEIGHT_INT8 = 0, 1, 2
+_KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linear: WEIGHT_INT8}
 
 
-class _OnePositionLayer(nn.Module):
-    """DecoderLayer.forward for T = 1, with every tensor shared with the eager layer (no copies)."""
+def _linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
+            weights: List[Tensor], scales: List[Tensor]) -> Tensor:
+    """Linear j of the stack: the forward of nn.Linear, DynamicInt8Linear or WeightOnlyInt8Linear (no bias)."""
+    if kind == 1:
+        return torch.ops.quantized.linear_dynamic(x.float(), packed[j], False).to(x.dtype)
+    if kind == 2:
+        flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
+        y = torch._weight_int8pack_mm(flat, weights[j], scales[j]).to(x.dtype)
+        return y.view(list(x.shape[:-1]) + [-1])
+    return F.linear(x, weights[j])
 
-    def __init__(self, layer: nn.Module):
-        super().__init__()
-        attn, mlp = layer.self_attn, layer.mlp
-        self.qkv = attn.qkv_proj
-        self.o = attn.o_proj
-        self.gate_up = mlp.gate_up_proj
-        self.down = mlp.down_proj
-        self.input_norm = layer.input_layernorm.weight.detach()
-        self.post_norm = layer.post_attention_layernorm.weight.detach()
-        self.q_norm = attn.q_norm.weight.detach()
-        self.k_norm = attn.k_norm.weight.detach()
-        self.input_eps = float(layer.input_layernorm.eps)
-        self.post_eps = float(layer.post_attention_layernorm.eps)
-        self.qk_eps = float(attn.q_norm.eps)
-        self.n_heads, self.n_kv_heads, self.head_dim = attn.n_heads, attn.n_kv_heads, attn.head_dim
-        self.hidden = int(self.input_norm.shape[0])
-        self.scale = attn.head_dim**-0.5
 
-    def forward(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, start: int,
-                cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        B = x.shape[0]
-        nh, nkv, hd = self.n_heads, self.n_kv_heads, self.head_dim
+def _stack_step(x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, k_caches: List[Tensor],
+                v_caches: List[Tensor], kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
+                weights: List[Tensor], scales: List[Tensor], norms: List[Tensor], final_norm: Tensor,
+                n_heads: int, n_kv_heads: int, head_dim: int, eps: float) -> Tensor:
+    """DecoderStack.forward for one position of rows [0, B): linears 4i..4i+3 are layer i's q/k/v,
+    o, gate/up and down; norms 4i..4i+3 its input, post-attention, q and k norm weights."""
+    B, C = x.shape[0], x.shape[-1]
+    nh, nkv, hd = n_heads, n_kv_heads, head_dim
+    end = start + 1
+    for i in range(len(k_caches)):
         # Attention.heads: fused projection, q/k RMSNorm in one call and their scales, RoPE.
-        h = F.rms_norm(x, [self.hidden], self.input_norm, self.input_eps)
-        qk, v = self.qkv(h).split([nh * hd + nkv * hd, nkv * hd], dim=-1)
-        qk = F.rms_norm(qk.reshape(B, 1, nh + nkv, hd), [hd], None, self.qk_eps)
-        qk[:, :, :nh].mul_(self.q_norm)
-        qk[:, :, nh:].mul_(self.k_norm)
+        h = F.rms_norm(x, [C], norms[4 * i], eps)
+        qk, v = _linear(h, 4 * i, kind, packed, weights, scales).split([nh * hd + nkv * hd, nkv * hd], dim=-1)
+        qk = F.rms_norm(qk.reshape(B, 1, nh + nkv, hd), [hd], None, eps)
+        qk[:, :, :nh].mul_(norms[4 * i + 2])
+        qk[:, :, nh:].mul_(norms[4 * i + 3])
         qk = qk.transpose(1, 2)
         qk = qk * cos + qk.roll(hd // 2, dims=-1) * sin_signed
         q, k = qk.split([nh, nkv], dim=1)
         v = v.reshape(B, 1, nkv, hd).transpose(1, 2)
         # KVCache.update for rows [0, B), then Attention.attend with no mask.
-        end = start + 1
-        k_cache[0:B, :, start:end] = k
-        v_cache[0:B, :, start:end] = v
-        k = k_cache[0:B, :, :end]
-        v = v_cache[0:B, :, :end]
+        k_caches[i][0:B, :, start:end] = k
+        v_caches[i][0:B, :, start:end] = v
+        k = k_caches[i][0:B, :, :end]
+        v = v_caches[i][0:B, :, :end]
         groups = nh // nkv
         if groups > 1:
             k = k[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
             v = v[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
-        scores = torch.matmul(q, k.transpose(2, 3)) * self.scale
+        scores = torch.matmul(q, k.transpose(2, 3)) * hd**-0.5
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, 1, -1)
-        x = x + self.o(out)
+        x = x + _linear(out, 4 * i + 1, kind, packed, weights, scales)
         # MLP.forward on the post-attention norm.
-        gate, up = self.gate_up(F.rms_norm(x, [self.hidden], self.post_norm, self.post_eps)).chunk(2, dim=-1)
-        return x + self.down(F.silu(gate) * up)
+        h = F.rms_norm(x, [C], norms[4 * i + 1], eps)
+        gate, up = _linear(h, 4 * i + 2, kind, packed, weights, scales).chunk(2, dim=-1)
+        x = x + _linear(F.silu(gate) * up, 4 * i + 3, kind, packed, weights, scales)
+    return F.rms_norm(x, [C], final_norm, eps)
 
 
-class _OnePositionStack(nn.Module):
-    """DecoderStack.forward for T = 1 (no row): every layer, then the final norm."""
-
-    def __init__(self, stack: nn.Module):
-        super().__init__()
-        self.layers = nn.ModuleList(_OnePositionLayer(layer) for layer in stack.layers)
-        self.norm = stack.norm.weight.detach()
-        self.eps = float(stack.norm.eps)
-        self.hidden = int(self.norm.shape[0])
-
-    def forward(self, x: torch.Tensor, k_caches: list[torch.Tensor], v_caches: list[torch.Tensor], start: int,
-                cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        i = 0
-        for layer in self.layers:
-            x = layer(x, k_caches[i], v_caches[i], start, cos, sin_signed)
-            i += 1
-        return F.rms_norm(x, [self.hidden], self.norm, self.eps)
+_scripted_step = None  # _stack_step scripted, once per process; False: TorchScript could not
 
 
-def scriptable(stack: nn.Module) -> bool:
-    """Whether `stack`'s layers have the parts the scripted graph assumes (fused, q/k-normed, on the CPU)."""
+def _script() -> torch.jit.ScriptFunction | None:
+    global _scripted_step
+    if _scripted_step is None:
+        try:
+            with warnings.catch_warnings():
+                # torch 2.13 marks torch.jit.script deprecated in favour of torch.compile, which
+                # changes rounding (see above); a torch without it falls back to eager.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                _scripted_step = torch.jit.script(_stack_step)
+        except Exception:
+            _scripted_step = False
+    return _scripted_step or None
+
+
+class OnePositionStep:
+    """A stack's scripted one-position step: its weights gathered once, its caches read per call
+    (setup_caches may replace them). Holds no copies: every tensor is the stack's own."""
+
+    def __init__(self, stack: nn.Module, function: torch.jit.ScriptFunction, kind: int):
+        self.function, self.kind = function, kind
+        linears = [m for layer in stack.layers for m in (layer.self_attn.qkv_proj, layer.self_attn.o_proj,
+                                                         layer.mlp.gate_up_proj, layer.mlp.down_proj)]
+        self.packed = [m.packed for m in linears] if kind == DYNAMIC_INT8 else []
+        self.weights = ([m.weight.detach() for m in linears] if kind == FLOAT else
+                        [m.weight_int8 for m in linears] if kind == WEIGHT_INT8 else [])
+        self.scales = [m.scale for m in linears] if kind == WEIGHT_INT8 else []
+        self.norms = [w.detach() for layer in stack.layers
+                      for w in (layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
+                                layer.self_attn.q_norm.weight, layer.self_attn.k_norm.weight)]
+        self.final_norm = stack.norm.weight.detach()
+        attn = stack.layers[0].self_attn
+        self.shape = (attn.n_heads, attn.n_kv_heads, attn.head_dim)
+        self.eps = float(stack.cfg.rms_norm_eps)
+        self.layers = stack.layers
+
+    def __call__(self, x: Tensor, start: int, cos: Tensor, sin_signed: Tensor) -> Tensor:
+        caches = [layer.self_attn.cache for layer in self.layers]
+        return self.function(x, start, cos, sin_signed, [c.k for c in caches], [c.v for c in caches], self.kind,
+                             self.packed, self.weights, self.scales, self.norms, self.final_norm, *self.shape, self.eps)
+
+
+def linear_kind(stack: nn.Module) -> int | None:
+    """The one kind of every linear `_stack_step` reads, or None where the stack is not the graph scripted:
+    unfused, without q/k norms, with biases or norms of their own eps, mixed kinds, off the CPU."""
+    kinds = set()
+    eps = stack.cfg.rms_norm_eps
     for layer in stack.layers:
         attn = layer.self_attn
         if attn.qkv_proj is None or layer.mlp.gate_up_proj is None or attn.q_norm is None:
-            return False
-    return stack.norm.weight.device.type == "cpu"
+            return None
+        if any(norm.eps != eps for norm in (layer.input_layernorm, layer.post_attention_layernorm, attn.q_norm,
+                                            attn.k_norm)):
+            return None
+        for m in (attn.qkv_proj, attn.o_proj, layer.mlp.gate_up_proj, layer.mlp.down_proj):
+            if type(m) not in _KINDS or (not isinstance(m, DynamicInt8Linear) and m.bias is not None):
+                return None
+            kinds.add(_KINDS[type(m)])
+    if len(kinds) != 1 or stack.norm.eps != eps or stack.norm.weight.device.type != "cpu":
+        return None
+    return kinds.pop()
 
 
-def script_one_position(stack: nn.Module) -> torch.jit.ScriptModule | None:
+def one_position_step(stack: nn.Module) -> OnePositionStep | None:
     """The scripted one-position step of `stack`, or None where it does not apply or cannot be scripted."""
-    if not scriptable(stack):
+    kind = linear_kind(stack)
+    if kind is None:
         return None
-    try:
-        with warnings.catch_warnings():
-            # torch 2.13 marks torch.jit.script deprecated in favour of torch.compile, which
-            # changes rounding (see above); a torch without it falls back to eager below.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.script(_OnePositionStack(stack))
-    except Exception:  # an unscriptable linear, a torch without TorchScript: the eager layers are exact too
-        return None
+    function = _script()
+    return None if function is None else OnePositionStep(stack, function, kind)
