@@ -19,7 +19,7 @@ from qwentts_cli.model.quantize import kernel_for, quantize_rows
 from qwentts_cli.model.scripted import linear_kind, one_position_step
 
 
-def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0) -> DecoderStack:
+def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32) -> DecoderStack:
     torch.manual_seed(seed)
     cfg = DecoderStackConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=3, num_attention_heads=4,
                              num_key_value_heads=kv_heads, head_dim=64, rms_norm_eps=1e-6, rope_theta=10000.0,
@@ -28,6 +28,7 @@ def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0) -> DecoderSta
     with torch.no_grad():
         for name, p in stack.named_parameters():
             p.copy_(1 + 0.1 * torch.randn_like(p) if "norm" in name else 0.05 * torch.randn_like(p))
+    stack.to(dtype)
     fuse_projections(stack)
     if quantize is not None:
         kernel = kernel_for(quantize)
@@ -39,14 +40,15 @@ def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0) -> DecoderSta
     return stack
 
 
-def _steps(stack: DecoderStack, batch: int, prefix: int, steps: int) -> list[torch.Tensor]:
+def _steps(stack: DecoderStack, batch: int, prefix: int, steps: int, dtype: torch.dtype = torch.float32
+           ) -> list[torch.Tensor]:
     """A prefix of `prefix` positions, then `steps` one-position steps: the hidden state of each step."""
     generator = torch.Generator().manual_seed(1)
     C = stack.cfg.hidden_size
-    stack.setup_caches(prefix + steps, torch.float32, torch.device("cpu"), batch=batch)
+    stack.setup_caches(prefix + steps, dtype, torch.device("cpu"), batch=batch)
     with torch.inference_mode():
-        stack(torch.randn(batch, prefix, C, generator=generator), 0)
-        return [stack(torch.randn(batch, 1, C, generator=generator), prefix + i) for i in range(steps)]
+        stack(torch.randn(batch, prefix, C, generator=generator).to(dtype), 0)
+        return [stack(torch.randn(batch, 1, C, generator=generator).to(dtype), prefix + i) for i in range(steps)]
 
 
 @pytest.mark.parametrize("quantize", [None, "int8", "int8-weight"])
@@ -58,6 +60,16 @@ def test_scripted_steps_are_the_eager_ones_bit_for_bit(quantize, kv_heads, batch
     stack.scripted = False
     eager = _steps(stack, batch, prefix=3, steps=12)
     assert all(torch.equal(a, b) for a, b in zip(scripted, eager))
+
+
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_bfloat16_steps_are_the_eager_ones_bit_for_bit(quantize):
+    stack = _stack(quantize, dtype=torch.bfloat16)
+    assert stack.one_position_step() is not None
+    scripted = _steps(stack, 2, prefix=3, steps=10, dtype=torch.bfloat16)
+    stack.scripted = False
+    eager = _steps(stack, 2, prefix=3, steps=10, dtype=torch.bfloat16)
+    assert scripted[0].dtype == torch.bfloat16 and all(torch.equal(a, b) for a, b in zip(scripted, eager))
 
 
 def test_the_fixture_stacks_step_scripted_and_exactly(synthesizer):

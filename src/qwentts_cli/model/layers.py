@@ -296,6 +296,10 @@ class DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+# Activations the scripted one-position step mirrors the eager norms for (model/scripted.py).
+_SCRIPTED_DTYPES = (torch.float32, torch.bfloat16)
+
+
 class DecoderStack(nn.Module):
     """Layers + final norm over input embeddings; positions are cache positions."""
 
@@ -318,7 +322,7 @@ class DecoderStack(nn.Module):
         positions (kept when the ones there are large enough: a call over B rows uses rows [0, B)).
         `keep`: a cache that must grow keeps its contents (rows still generating)."""
         cfg = self.cfg
-        if dtype == torch.float32 and torch.device(device).type == "cpu" and self.scripted:
+        if dtype in _SCRIPTED_DTYPES and torch.device(device).type == "cpu" and self.scripted:
             self.one_position_step()  # made here, before any step, so that every step runs the same ops
         if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
             self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
@@ -340,7 +344,7 @@ class DecoderStack(nn.Module):
         row `row` -> normed hidden states (B, T, C)."""
         assert self.rope is not None
         cos, sin_signed = self.rope(start, x.shape[1], x.dtype)
-        if x.shape[1] == 1 and row is None and self.scripted and x.dtype == torch.float32 and x.device.type == "cpu":
+        if x.shape[1] == 1 and row is None and self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
             step = self.one_position_step()
             if step is not None:
                 return step(x, start, cos, sin_signed)

@@ -12,8 +12,8 @@ Not `torch.compile`: its fused kernels round differently, and it compiles for te
 process (about 0.05 s); the weights are passed in as lists, so a stack of any depth and each
 linear kind share them.
 
-Used only where the eager graph is this one: the CPU, float32 activations (float32, int8,
-int8-weight), one position for every row at the same cache position, the loader's fused
+Used only where the eager graph is this one: the CPU, float32 or bfloat16 activations (with
+float, int8 or int8-weight linears), one position for every row at the same cache position, the loader's fused
 q/k/v and gate/up, q/k RMSNorm, bias-free linears of one kind. Anything else, or a torch whose
 TorchScript cannot script this, keeps the eager layers.
 """
@@ -21,7 +21,7 @@ TorchScript cannot script this, keeps the eager layers.
 from __future__ import annotations
 
 import warnings
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -46,20 +46,33 @@ def _linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.L
     return F.linear(x, weights[j])
 
 
+def _rms_norm(x: Tensor, weight: Optional[Tensor], eps: float) -> Tensor:
+    """RMSNorm.forward (weight given) or rms_normalize (None): the fused call in float32, else the
+    official expression (normalize in float32, scale in the input's dtype)."""
+    if x.dtype == torch.float32:
+        return F.rms_norm(x, [x.shape[-1]], weight, eps)
+    dtype = x.dtype
+    y = x.float()
+    y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + eps)
+    if weight is None:
+        return y.to(dtype)
+    return weight * y.to(dtype)
+
+
 def _stack_step(x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, k_caches: List[Tensor],
                 v_caches: List[Tensor], kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
                 weights: List[Tensor], scales: List[Tensor], norms: List[Tensor], final_norm: Tensor,
                 n_heads: int, n_kv_heads: int, head_dim: int, eps: float) -> Tensor:
     """DecoderStack.forward for one position of rows [0, B): linears 4i..4i+3 are layer i's q/k/v,
     o, gate/up and down; norms 4i..4i+3 its input, post-attention, q and k norm weights."""
-    B, C = x.shape[0], x.shape[-1]
+    B = x.shape[0]
     nh, nkv, hd = n_heads, n_kv_heads, head_dim
     end = start + 1
     for i in range(len(k_caches)):
         # Attention.heads: fused projection, q/k RMSNorm in one call and their scales, RoPE.
-        h = F.rms_norm(x, [C], norms[4 * i], eps)
+        h = _rms_norm(x, norms[4 * i], eps)
         qk, v = _linear(h, 4 * i, kind, packed, weights, scales).split([nh * hd + nkv * hd, nkv * hd], dim=-1)
-        qk = F.rms_norm(qk.reshape(B, 1, nh + nkv, hd), [hd], None, eps)
+        qk = _rms_norm(qk.reshape(B, 1, nh + nkv, hd), None, eps)
         qk[:, :, :nh].mul_(norms[4 * i + 2])
         qk[:, :, nh:].mul_(norms[4 * i + 3])
         qk = qk.transpose(1, 2)
@@ -80,10 +93,10 @@ def _stack_step(x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, k_caches
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, 1, -1)
         x = x + _linear(out, 4 * i + 1, kind, packed, weights, scales)
         # MLP.forward on the post-attention norm.
-        h = F.rms_norm(x, [C], norms[4 * i + 1], eps)
+        h = _rms_norm(x, norms[4 * i + 1], eps)
         gate, up = _linear(h, 4 * i + 2, kind, packed, weights, scales).chunk(2, dim=-1)
         x = x + _linear(F.silu(gate) * up, 4 * i + 3, kind, packed, weights, scales)
-    return F.rms_norm(x, [C], final_norm, eps)
+    return _rms_norm(x, final_norm, eps)
 
 
 _scripted_step = None  # _stack_step scripted, once per process; False: TorchScript could not
