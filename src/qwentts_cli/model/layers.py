@@ -374,6 +374,10 @@ class DecoderStack(nn.Module):
         cos = self.rope.cos.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)  # (B, 1, 1, hd)
         sin_signed = self.rope.sin_signed.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)
         hidden = (torch.arange(window, device=x.device)[None, :] > positions[:, None]).view(B, 1, 1, window)
+        if self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
+            step = self.one_position_step()
+            if step is not None:
+                return step(x, window, cos, sin_signed, positions, hidden)
         for layer in self.layers:
             x = layer.decode_at(x, positions, cos, sin_signed, hidden)
         return self.norm(x)

@@ -13,7 +13,8 @@ process (about 0.05 s); the weights are passed in as lists, so a stack of any de
 linear kind share them.
 
 Used only where the eager graph is this one: the CPU, float32 or bfloat16 activations (with
-float, int8 or int8-weight linears), one position for every row at the same cache position, the loader's fused
+float, int8 or int8-weight linears), one position per row (at one cache position, or each at
+its own over a masked window: the batched engine's talker step), the loader's fused
 q/k/v and gate/up, q/k RMSNorm, bias-free linears of one kind. Anything else, or a torch whose
 TorchScript cannot script this, keeps the eager layers.
 """
@@ -59,15 +60,19 @@ def _rms_norm(x: Tensor, weight: Optional[Tensor], eps: float) -> Tensor:
     return weight * y.to(dtype)
 
 
-def _stack_step(x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, k_caches: List[Tensor],
-                v_caches: List[Tensor], kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
-                weights: List[Tensor], scales: List[Tensor], norms: List[Tensor], final_norm: Tensor,
-                n_heads: int, n_kv_heads: int, head_dim: int, eps: float) -> Tensor:
-    """DecoderStack.forward for one position of rows [0, B): linears 4i..4i+3 are layer i's q/k/v,
-    o, gate/up and down; norms 4i..4i+3 its input, post-attention, q and k norm weights."""
+def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Optional[Tensor], cos: Tensor,
+                sin_signed: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
+                packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
+                scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
+                head_dim: int, eps: float, masked: float) -> Tensor:
+    """One new position for rows [0, B): DecoderStack.forward at cache position `start` (positions
+    None), or DecoderStack.decode_at, row b at positions[b] over the first `start` cache positions
+    with `hidden` (B, 1, 1, start) masking each row's later ones (their scores set to `masked`,
+    torch.finfo(dtype).min, which TorchScript cannot ask for). Linears 4i..4i+3 are layer i's
+    q/k/v, o, gate/up and down; norms 4i..4i+3 its input, post-attention, q and k norm weights."""
     B = x.shape[0]
     nh, nkv, hd = n_heads, n_kv_heads, head_dim
-    end = start + 1
+    end = start + 1 if positions is None else start
     for i in range(len(k_caches)):
         # Attention.heads: fused projection, q/k RMSNorm in one call and their scales, RoPE.
         h = _rms_norm(x, norms[4 * i], eps)
@@ -79,9 +84,14 @@ def _stack_step(x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, k_caches
         qk = qk * cos + qk.roll(hd // 2, dims=-1) * sin_signed
         q, k = qk.split([nh, nkv], dim=1)
         v = v.reshape(B, 1, nkv, hd).transpose(1, 2)
-        # KVCache.update for rows [0, B), then Attention.attend with no mask.
-        k_caches[i][0:B, :, start:end] = k
-        v_caches[i][0:B, :, start:end] = v
+        # KVCache.update for rows [0, B) (or KVCache.write_at), then Attention.attend.
+        if positions is None:
+            k_caches[i][0:B, :, start:end] = k
+            v_caches[i][0:B, :, start:end] = v
+        else:
+            index = positions.view(B, 1, 1, 1).expand(B, nkv, 1, hd)
+            k_caches[i][:B].scatter_(2, index, k)
+            v_caches[i][:B].scatter_(2, index, v)
         k = k_caches[i][0:B, :, :end]
         v = v_caches[i][0:B, :, :end]
         groups = nh // nkv
@@ -89,6 +99,8 @@ def _stack_step(x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, k_caches
             k = k[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
             v = v[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
         scores = torch.matmul(q, k.transpose(2, 3)) * hd**-0.5
+        if hidden is not None:
+            scores = scores.masked_fill(hidden, masked)
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, 1, -1)
         x = x + _linear(out, 4 * i + 1, kind, packed, weights, scales)
@@ -137,10 +149,14 @@ class OnePositionStep:
         self.eps = float(stack.cfg.rms_norm_eps)
         self.layers = stack.layers
 
-    def __call__(self, x: Tensor, start: int, cos: Tensor, sin_signed: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, positions: Tensor | None = None,
+                 hidden: Tensor | None = None) -> Tensor:
+        """DecoderStack.forward's one position at `start`; with `positions` and `hidden`,
+        DecoderStack.decode_at's step over a window of `start` cache positions."""
         caches = [layer.self_attn.cache for layer in self.layers]
-        return self.function(x, start, cos, sin_signed, [c.k for c in caches], [c.v for c in caches], self.kind,
-                             self.packed, self.weights, self.scales, self.norms, self.final_norm, *self.shape, self.eps)
+        return self.function(x, start, positions, hidden, cos, sin_signed, [c.k for c in caches],
+                             [c.v for c in caches], self.kind, self.packed, self.weights, self.scales, self.norms,
+                             self.final_norm, *self.shape, self.eps, torch.finfo(x.dtype).min)
 
 
 def linear_kind(stack: nn.Module) -> int | None:
