@@ -311,8 +311,8 @@ class DecoderStack(nn.Module):
         self.rope: RotaryTable | None = None
         # Bumped whenever setup_caches allocates: captured CUDA graphs hold the old buffers.
         self.cache_generation = 0
-        # One new position on the CPU runs as a TorchScript module (model/scripted.py: the same
-        # ops, bit for bit, with less overhead), made at the first such step. False: eager only.
+        # One new position on the CPU runs as one TorchScript call (model/scripted.py: the same
+        # ops, bit for bit, with less overhead), set up at the first setup_caches. False: eager only.
         self.scripted = True
         self._one_position: list = []  # [the step or None] once made (a list: not an nn.Module attribute)
 

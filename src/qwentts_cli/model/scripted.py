@@ -37,7 +37,8 @@ _KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linea
 
 def _linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
             weights: List[Tensor], scales: List[Tensor]) -> Tensor:
-    """Linear j of the stack: the forward of nn.Linear, DynamicInt8Linear or WeightOnlyInt8Linear (no bias)."""
+    """Linear j of the stack: the forward of nn.Linear, DynamicInt8Linear or WeightOnlyInt8Linear (no bias).
+    (`kind` is compared with literals: DYNAMIC_INT8 is 1, WEIGHT_INT8 2.)"""
     if kind == 1:
         return torch.ops.quantized.linear_dynamic(x.float(), packed[j], False).to(x.dtype)
     if kind == 2:

@@ -651,7 +651,8 @@ RULES = [
         rf"(?P<h2>\d{{1,2}})(?::(?P<m2>\d{{2}}))?{SP}?{_AP2}", re.IGNORECASE), _time_range, needs=needs('apAP')),
     Rule("time", re.compile(rf"{B}(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?:{SP}?{_AMPM})?{E}",
                             re.IGNORECASE), _time),
-    # 1.59 p.m.: a dot between hour and minutes, told from a decimal by the a.m./p.m. after it.
+    # 1.59 p.m.: a dot between hour and minutes, told from a decimal by the a.m./p.m. after it
+    # (an empty `s` group: _time asks for the seconds).
     Rule("dotted time", re.compile(rf"{B}(?P<h>\d{{1,2}})\.(?P<m>[0-5]\d){SP}?{_AMPM}(?P<s>)", re.IGNORECASE),
          _time, needs=needs("apAP")),
     Rule("hour am", re.compile(rf"{B}(?P<h>\d{{1,2}}){SP}?{_AMPM}", re.IGNORECASE), _hour_ampm),
