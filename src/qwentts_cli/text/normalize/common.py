@@ -127,9 +127,9 @@ URL_RE = re.compile(
 def split_address(s: str) -> list[tuple[str, str]]:
     """'https://ex-1.com/a_b' -> [('sym', 'https'), ...]: kinds 'word', 'digits', 'sym'."""
     out: list[tuple[str, str]] = []
-    for m in re.finditer(r"[A-Za-zА-Яа-яЁё]+|\d+|\S", s):
+    for m in re.finditer(r"[A-Za-zА-Яа-яЁё]+|[0-9]+|\S", s):
         t = m.group(0)
-        if t.isdigit():
+        if "0" <= t[0] <= "9":  # not ² or other Unicode digits, which int() and the digit words refuse
             out.append(("digits", t))
         elif t[0].isalpha():
             out.append(("word", t))

@@ -67,7 +67,7 @@ def year(n: int) -> str:
 
 
 def digits(s: str) -> str:
-    return " ".join(DIGIT_NAMES[int(c)] for c in s if c.isdigit())
+    return " ".join(DIGIT_NAMES[int(c)] for c in s if "0" <= c <= "9")  # not ² or other Unicode digits
 
 
 def number(s: str) -> str:

@@ -39,7 +39,7 @@ def month_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def digits(s: str) -> str:
     """'0451' -> 'ноль четыре пять один'."""
-    return " ".join(DIGITS[int(c)] for c in s if c.isdigit())
+    return " ".join(DIGITS[int(c)] for c in s if "0" <= c <= "9")  # not ² or other Unicode digits
 
 
 def _chunk(n: int, case: str, gender: str, animate: bool) -> str:
