@@ -1,9 +1,10 @@
-"""The scripted one-position step (model/scripted.py) against the eager layers it stands in for.
+"""The scripted step (model/scripted.py) against the eager layers it stands in for.
 
 Bit for bit: it runs the same aten ops in the same order, so any difference is a bug in the
 scripted graph, not rounding. Checked over a stack of a mid size with grouped-query attention
-(float32, int8, int8-weight linears), over the fixture's talker and code predictor, and for
-B rows at one position (the batched engine's code predictor).
+(float32, int8, int8-weight linears; bfloat16), over the fixture's talker and code predictor, for
+B rows at one position (the batched engine's code predictor), for a prefill of several positions,
+and for the masked window of the batched engine's talker.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from qwentts_cli.config import DecoderStackConfig
 from qwentts_cli.load.fusion import fuse_projections
 from qwentts_cli.model.layers import DecoderStack
 from qwentts_cli.model.quantize import kernel_for, quantize_rows
-from qwentts_cli.model.scripted import linear_kind, one_position_step
+from qwentts_cli.model.scripted import linear_kind, scripted_step
 
 
 def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0, dtype: torch.dtype = torch.float32) -> DecoderStack:
@@ -42,20 +43,21 @@ def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0, dtype: torch.
 
 def _steps(stack: DecoderStack, batch: int, prefix: int, steps: int, dtype: torch.dtype = torch.float32
            ) -> list[torch.Tensor]:
-    """A prefix of `prefix` positions, then `steps` one-position steps: the hidden state of each step."""
+    """A prefill of `prefix` positions, then `steps` one-position steps: the hidden states of each."""
     generator = torch.Generator().manual_seed(1)
     C = stack.cfg.hidden_size
     stack.setup_caches(prefix + steps, dtype, torch.device("cpu"), batch=batch)
     with torch.inference_mode():
-        stack(torch.randn(batch, prefix, C, generator=generator).to(dtype), 0)
-        return [stack(torch.randn(batch, 1, C, generator=generator).to(dtype), prefix + i) for i in range(steps)]
+        prefilled = stack(torch.randn(batch, prefix, C, generator=generator).to(dtype), 0)
+        return [prefilled] + [stack(torch.randn(batch, 1, C, generator=generator).to(dtype), prefix + i)
+                              for i in range(steps)]
 
 
 @pytest.mark.parametrize("quantize", [None, "int8", "int8-weight"])
 @pytest.mark.parametrize("kv_heads,batch", [(2, 1), (4, 1), (2, 3)])
 def test_scripted_steps_are_the_eager_ones_bit_for_bit(quantize, kv_heads, batch):
     stack = _stack(quantize, kv_heads)
-    assert stack.one_position_step() is not None  # the scripted path is the one under test
+    assert stack.scripted_step() is not None  # the scripted path is the one under test
     scripted = _steps(stack, batch, prefix=3, steps=12)  # past TorchScript's profiling runs
     stack.scripted = False
     eager = _steps(stack, batch, prefix=3, steps=12)
@@ -65,7 +67,7 @@ def test_scripted_steps_are_the_eager_ones_bit_for_bit(quantize, kv_heads, batch
 @pytest.mark.parametrize("quantize", [None, "int8"])
 def test_bfloat16_steps_are_the_eager_ones_bit_for_bit(quantize):
     stack = _stack(quantize, dtype=torch.bfloat16)
-    assert stack.one_position_step() is not None
+    assert stack.scripted_step() is not None
     scripted = _steps(stack, 2, prefix=3, steps=10, dtype=torch.bfloat16)
     stack.scripted = False
     eager = _steps(stack, 2, prefix=3, steps=10, dtype=torch.bfloat16)
@@ -74,7 +76,7 @@ def test_bfloat16_steps_are_the_eager_ones_bit_for_bit(quantize):
 
 def test_the_fixture_stacks_step_scripted_and_exactly(synthesizer):
     for stack in (synthesizer.talker.model, synthesizer.talker.code_predictor.model):
-        assert linear_kind(stack) is not None and stack.one_position_step() is not None
+        assert linear_kind(stack) is not None and stack.scripted_step() is not None
         scripted = _steps(stack, 1, prefix=2, steps=8)
         stack.scripted = False
         try:
@@ -87,7 +89,7 @@ def test_the_fixture_stacks_step_scripted_and_exactly(synthesizer):
 def test_stacks_of_another_shape_stay_eager():
     stack = _stack(None)
     stack.layers[1].self_attn.q_norm = stack.layers[1].self_attn.k_norm = None  # no q/k norm: not the graph scripted
-    assert linear_kind(stack) is None and one_position_step(stack) is None
+    assert linear_kind(stack) is None and scripted_step(stack) is None
     steps = _steps(stack, 1, prefix=2, steps=2)  # and it still steps, eagerly
     assert steps[-1].shape == (1, 1, 256)
 
@@ -111,7 +113,7 @@ def test_masked_window_steps_are_the_eager_ones_bit_for_bit(quantize):
                 positions = positions + 1
             return out
 
-    assert stack.one_position_step() is not None
+    assert stack.scripted_step() is not None
     scripted = run()
     stack.scripted = False
     eager = run()

@@ -296,7 +296,7 @@ class DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
-# Activations the scripted one-position step mirrors the eager norms for (model/scripted.py).
+# Activations the scripted step mirrors the eager norms for (model/scripted.py).
 _SCRIPTED_DTYPES = (torch.float32, torch.bfloat16)
 
 
@@ -311,10 +311,10 @@ class DecoderStack(nn.Module):
         self.rope: RotaryTable | None = None
         # Bumped whenever setup_caches allocates: captured CUDA graphs hold the old buffers.
         self.cache_generation = 0
-        # One new position on the CPU runs as one TorchScript call (model/scripted.py: the same
-        # ops, bit for bit, with less overhead), set up at the first setup_caches. False: eager only.
+        # New positions on the CPU run as one TorchScript call (model/scripted.py: the same ops,
+        # bit for bit, with less overhead), set up at the first setup_caches. False: eager only.
         self.scripted = True
-        self._one_position: list = []  # [the step or None] once made (a list: not an nn.Module attribute)
+        self._scripted_step: list = []  # [the step or None] once made (a list: not an nn.Module attribute)
 
     def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1,
                      keep: bool = False) -> None:
@@ -323,7 +323,7 @@ class DecoderStack(nn.Module):
         `keep`: a cache that must grow keeps its contents (rows still generating)."""
         cfg = self.cfg
         if dtype in _SCRIPTED_DTYPES and torch.device(device).type == "cpu" and self.scripted:
-            self.one_position_step()  # made here, before any step, so that every step runs the same ops
+            self.scripted_step()  # made here, before any step, so that every step runs the same ops
         if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
             self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
             self.cache_generation += 1
@@ -344,22 +344,22 @@ class DecoderStack(nn.Module):
         row `row` -> normed hidden states (B, T, C)."""
         assert self.rope is not None
         cos, sin_signed = self.rope(start, x.shape[1], x.dtype)
-        if x.shape[1] == 1 and row is None and self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
-            step = self.one_position_step()
+        if row is None and self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
+            step = self.scripted_step()
             if step is not None:
                 return step(x, start, cos, sin_signed)
         for layer in self.layers:
             x = layer(x, start, cos, sin_signed, row)
         return self.norm(x)
 
-    def one_position_step(self):
-        """The scripted one-position step (model/scripted.py; None where it does not apply), made
-        once. The loader has swapped in its fused and quantized linears by the time a stack steps."""
-        if not self._one_position:
-            from qwentts_cli.model.scripted import one_position_step
+    def scripted_step(self):
+        """The scripted step (model/scripted.py; None where it does not apply), made once. The
+        loader has swapped in its fused and quantized linears by the time a stack steps."""
+        if not self._scripted_step:
+            from qwentts_cli.model.scripted import scripted_step
 
-            self._one_position.append(one_position_step(self))
-        return self._one_position[0]
+            self._scripted_step.append(scripted_step(self))
+        return self._scripted_step[0]
 
     def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int) -> torch.Tensor:
         """x: (B, 1, C), row b at position positions[b] ((B,) long, on x's device) -> normed hidden state (B, 1, C).
@@ -375,7 +375,7 @@ class DecoderStack(nn.Module):
         sin_signed = self.rope.sin_signed.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)
         hidden = (torch.arange(window, device=x.device)[None, :] > positions[:, None]).view(B, 1, 1, window)
         if self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
-            step = self.one_position_step()
+            step = self.scripted_step()
             if step is not None:
                 return step(x, window, cos, sin_signed, positions, hidden)
         for layer in self.layers:

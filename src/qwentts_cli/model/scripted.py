@@ -1,4 +1,4 @@
-"""One new position through a decoder stack as one TorchScript call: the same kernels, without Python between them.
+"""New positions through a decoder stack as one TorchScript call: the same kernels, without Python between them.
 
 A frame runs ~100 layer steps of one position each (the talker once, the code predictor 15
 times) and each step is ~40 small ops, so on a CPU the Python and dispatcher time between the
@@ -13,8 +13,9 @@ process (about 0.05 s); the weights are passed in as lists, so a stack of any de
 linear kind share them.
 
 Used only where the eager graph is this one: the CPU, float32 or bfloat16 activations (with
-float, int8 or int8-weight linears), one position per row (at one cache position, or each at
-its own over a masked window: the batched engine's talker step), the loader's fused
+float, int8 or int8-weight linears), new positions for rows that share their cache positions
+(a prompt's prefill, a frame's step), or one per row, each at its own, over a masked window
+(the batched engine's talker step), the loader's fused
 q/k/v and gate/up, q/k RMSNorm, bias-free linears of one kind. Anything else, or a torch whose
 TorchScript cannot script this, keeps the eager layers.
 """
@@ -66,25 +67,29 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
                 packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
                 scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
                 head_dim: int, eps: float, masked: float) -> Tensor:
-    """One new position for rows [0, B): DecoderStack.forward at cache position `start` (positions
-    None), or DecoderStack.decode_at, row b at positions[b] over the first `start` cache positions
-    with `hidden` (B, 1, 1, start) masking each row's later ones (their scores set to `masked`,
-    torch.finfo(dtype).min, which TorchScript cannot ask for). Linears 4i..4i+3 are layer i's
-    q/k/v, o, gate/up and down; norms 4i..4i+3 its input, post-attention, q and k norm weights."""
-    B = x.shape[0]
+    """New positions for rows [0, B): DecoderStack.forward of x (B, T, C) at cache positions
+    [start, start + T) (positions None), or DecoderStack.decode_at (T = 1), row b at positions[b]
+    over the first `start` cache positions with `hidden` (B, 1, 1, start) masking each row's later
+    ones. Masked scores are set to `masked`, torch.finfo(dtype).min, which TorchScript cannot ask
+    for. Linears 4i..4i+3 are layer i's q/k/v, o, gate/up and down; norms 4i..4i+3 its input,
+    post-attention, q and k norm weights."""
+    B, T = x.shape[0], x.shape[1]
     nh, nkv, hd = n_heads, n_kv_heads, head_dim
-    end = start + 1 if positions is None else start
+    end = start + T if positions is None else start
+    if positions is None and T > 1:
+        # Attention.forward's mask: causal within the new block, every cached position before it visible.
+        hidden = ~torch.ones(T, end, dtype=torch.bool, device=x.device).tril(diagonal=end - T)
     for i in range(len(k_caches)):
         # Attention.heads: fused projection, q/k RMSNorm in one call and their scales, RoPE.
         h = _rms_norm(x, norms[4 * i], eps)
         qk, v = _linear(h, 4 * i, kind, packed, weights, scales).split([nh * hd + nkv * hd, nkv * hd], dim=-1)
-        qk = _rms_norm(qk.reshape(B, 1, nh + nkv, hd), None, eps)
+        qk = _rms_norm(qk.reshape(B, T, nh + nkv, hd), None, eps)
         qk[:, :, :nh].mul_(norms[4 * i + 2])
         qk[:, :, nh:].mul_(norms[4 * i + 3])
         qk = qk.transpose(1, 2)
         qk = qk * cos + qk.roll(hd // 2, dims=-1) * sin_signed
         q, k = qk.split([nh, nkv], dim=1)
-        v = v.reshape(B, 1, nkv, hd).transpose(1, 2)
+        v = v.reshape(B, T, nkv, hd).transpose(1, 2)
         # KVCache.update for rows [0, B) (or KVCache.write_at), then Attention.attend.
         if positions is None:
             k_caches[i][0:B, :, start:end] = k
@@ -103,7 +108,7 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
         if hidden is not None:
             scores = scores.masked_fill(hidden, masked)
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(B, 1, -1)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, -1)
         x = x + _linear(out, 4 * i + 1, kind, packed, weights, scales)
         # MLP.forward on the post-attention norm.
         h = _rms_norm(x, norms[4 * i + 1], eps)
@@ -129,7 +134,7 @@ def _script() -> torch.jit.ScriptFunction | None:
     return _scripted_step or None
 
 
-class OnePositionStep:
+class ScriptedStep:
     """A stack's scripted one-position step: its weights gathered once, its caches read per call
     (setup_caches may replace them). Holds no copies: every tensor is the stack's own."""
 
@@ -181,10 +186,10 @@ def linear_kind(stack: nn.Module) -> int | None:
     return kinds.pop()
 
 
-def one_position_step(stack: nn.Module) -> OnePositionStep | None:
+def scripted_step(stack: nn.Module) -> ScriptedStep | None:
     """The scripted one-position step of `stack`, or None where it does not apply or cannot be scripted."""
     kind = linear_kind(stack)
     if kind is None:
         return None
     function = _script()
-    return None if function is None else OnePositionStep(stack, function, kind)
+    return None if function is None else ScriptedStep(stack, function, kind)
