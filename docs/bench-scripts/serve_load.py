@@ -38,6 +38,8 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
            "--slots", str(args.slots), "--max-queue", "64"]
     if args.quantize:
         cmd += ["--quantize", args.quantize]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     url = None
     for raw in proc.stderr:
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument("--model", default="random:0.6b")
     parser.add_argument("--quantize", default=None)
     parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own)")
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--concurrency", default="1,4,8")
     args = parser.parse_args()

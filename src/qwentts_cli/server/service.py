@@ -8,12 +8,23 @@ the checkpoint, one warm-up synthesis, then the scheduler thread over `slots` ro
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from qwentts_cli.errors import QwenTTSError, UsageError
+
+
+@functools.cache
+def default_threads() -> int:
+    """torch threads for each of the server's two computing threads: half of torch's own default
+    (the cores, or OMP_NUM_THREADS), at least one. Read once: a second load in one process must not
+    halve what the first one set."""
+    import torch
+
+    return max(1, torch.get_num_threads() // 2)
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,11 @@ class SpeechService:
 
         try:
             s = self.settings
-            if s.threads:
-                torch.set_num_threads(s.threads)
+            # Two threads compute at once here, the engine's and one decoder's (the decode lock), and
+            # each runs torch's thread pool: half the cores each by default, so that they do not
+            # oversubscribe the cores and spin against each other (measured in docs/benchmark.md,
+            # "The server under load": on 2 cores, 1 thread each cut C = 4's p95 TTFB 1.88 -> 1.50 s).
+            torch.set_num_threads(s.threads or default_threads())
             t0 = time.perf_counter()
             checkpoint = open_checkpoint(s.model)
             self.synth = Synthesizer.load(checkpoint, device=s.device, dtype=s.dtype, quantize=s.quantize)
