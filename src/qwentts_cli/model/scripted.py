@@ -8,16 +8,16 @@ the same aten call with the same arguments, in the same order, as the eager laye
 step costs 25-35% less with int8 linears and a few percent less in float32 (docs/benchmark.md).
 
 Not `torch.compile`: its fused kernels round differently, and it compiles for tens of seconds
-(docs/benchmark.md, "Tried and not shipped"). The two functions here are scripted once per
-process (about 0.05 s); the weights are passed in as lists, so a stack of any depth and each
-linear kind share them.
+(docs/benchmark.md, "Tried and not shipped"). The functions here are scripted once per process
+(0.02 s); the weights are passed in as lists, so stacks of any depth and every linear kind
+share them.
 
-Used only where the eager graph is this one: the CPU, float32 or bfloat16 activations (with
-float, int8 or int8-weight linears), new positions for rows that share their cache positions
+Used only where the eager graph is this one: the CPU; float32 or bfloat16 activations (with
+float, int8 or int8-weight linears); new positions for rows that share their cache positions
 (a prompt's prefill, a frame's step), or one per row, each at its own, over a masked window
-(the batched engine's talker step), the loader's fused
-q/k/v and gate/up, q/k RMSNorm, bias-free linears of one kind. Anything else, or a torch whose
-TorchScript cannot script this, keeps the eager layers.
+(the batched engine's talker step); the loader's fused q/k/v and gate/up; q/k RMSNorm;
+bias-free linears of one kind. Anything else, or a torch whose TorchScript cannot script this,
+keeps the eager layers.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def _script() -> torch.jit.ScriptFunction | None:
 
 
 class ScriptedStep:
-    """A stack's scripted one-position step: its weights gathered once, its caches read per call
+    """A stack's scripted step: its weights gathered once, its caches read per call
     (setup_caches may replace them). Holds no copies: every tensor is the stack's own."""
 
     def __init__(self, stack: nn.Module, function: torch.jit.ScriptFunction, kind: int):
@@ -157,7 +157,7 @@ class ScriptedStep:
 
     def __call__(self, x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, positions: Tensor | None = None,
                  hidden: Tensor | None = None) -> Tensor:
-        """DecoderStack.forward's one position at `start`; with `positions` and `hidden`,
+        """DecoderStack.forward's new positions from `start`; with `positions` and `hidden`,
         DecoderStack.decode_at's step over a window of `start` cache positions."""
         caches = [layer.self_attn.cache for layer in self.layers]
         return self.function(x, start, positions, hidden, cos, sin_signed, [c.k for c in caches],
@@ -187,7 +187,7 @@ def linear_kind(stack: nn.Module) -> int | None:
 
 
 def scripted_step(stack: nn.Module) -> ScriptedStep | None:
-    """The scripted one-position step of `stack`, or None where it does not apply or cannot be scripted."""
+    """The scripted step of `stack`, or None where it does not apply or cannot be scripted."""
     kind = linear_kind(stack)
     if kind is None:
         return None
