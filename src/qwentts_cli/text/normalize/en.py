@@ -333,8 +333,12 @@ def _fraction(m: re.Match) -> str | None:
     return _fraction_words(num, den)
 
 
+def _fraction_names(den: int) -> tuple[str, str]:  # 2 -> (half, halves), 8 -> (eighth, eighths)
+    return _FRACTION_NAMES.get(den) or (ordinal(den), ordinal(den) + "s")
+
+
 def _fraction_words(num: int, den: int) -> str:  # 1/2 -> one half, 5/2 -> five halves, 3/8 -> three eighths
-    one, many = _FRACTION_NAMES.get(den) or (ordinal(den), ordinal(den) + "s")
+    one, many = _fraction_names(den)
     return f"{cardinal(num)} {one if num == 1 else many}"
 
 
@@ -417,7 +421,7 @@ def _mixed_fraction(m: re.Match) -> str | None:  # 2 1/2 -> two and a half; 3 5/
     num, den = int(m.group("a")), int(m.group("b"))
     if not (0 < num and 2 <= den <= 16):
         return None
-    part = f"a {(_FRACTION_NAMES.get(den) or (ordinal(den),))[0]}" if num == 1 else _fraction_words(num, den)
+    part = f"a {_fraction_names(den)[0]}" if num == 1 else _fraction_words(num, den)
     words = f"{number(m.group('w'))} and {part}"
     if m.groupdict().get("u"):  # 4 1/2 lbs -> four and a half pounds
         words += " " + UNITS[m.group("u")].many
@@ -566,7 +570,7 @@ def _per_unit(m: re.Match) -> str:  # 12/kg -> twelve per kilogram
 
 
 def _times(m: re.Match) -> str:  # 2x4 -> two by four; 25 x 7 m -> twenty-five by seven meters; 4.5x -> four point five times
-    b = m.group("b") or m.groupdict().get("b2")
+    b = m.group("b") or m.group("b2")
     if b:
         words = f"{number(m.group('a'))} by {number(b)}"
         return words + (f" {UNITS[m.group('u')].many}" if m.group("u") else "")
@@ -604,10 +608,14 @@ def _signs(m: re.Match) -> str | None:  # "or %" -> or percent; test$ -> test do
         return None  # the /r/ sound: a phoneme between slashes
     words = " ".join(_SIGN_WORDS[c] for c in run)
     before, after = m.string[m.start() - 1:m.start()], m.string[m.end():m.end() + 1]
-    def apart(c: str) -> bool:  # a neighbour the sign's word must not touch
-        return c != "" and (c.isalnum() or c in "`'\"" or (c in _SIGN_WORDS and c is after))
+    # Set apart from a letter, digit or quote beside it, and from the next sign's word after it.
+    lead = " " if _touches(before) else ""
+    trail = " " if _touches(after) or (after != "" and after in _SIGN_WORDS) else ""
+    return lead + words + trail
 
-    return (" " if apart(before) else "") + words + (" " if apart(after) else "")
+
+def _touches(c: str) -> bool:  # a neighbour a sign's word must not run into ("" is the text's edge)
+    return c != "" and (c.isalnum() or c in "`'\"")
 
 
 _AP1 = r"(?P<ap1>[ap]\.?m\.?(?!\w))"
@@ -720,14 +728,14 @@ RULES = [
         rf"{B}(?:(?P<n0>{NUM})(?P<u0>%)?{SP}?{RANGE_DASH}{SP}?)?{NEG}(?P<n>{NUM})"
         rf"(?:{SP}(?P<scale>thousand|million|billion|trillion))?{SP}?(?P<u>{alternation(UNITS)})(?![\w])"),
          _unit),
-    # A street: [direction] Name-or-ordinal Type, with no dot ("N Main St", "W 5th Ave", "Elm St,"),
-    # before the abbreviations (which take "St." and "Ave." with their dot). Not before a
-    # capitalized word ("St Bernard", "St Louis": a name).
     # A house number, then the street: the number is read in pairs, as an address is said.
     Rule("street address", re.compile(
         rf"{B}(?P<n>\d{{1,5}}){SP}(?:(?P<dir>NE|NW|SE|SW|N|S|E|W)\.?{SP})?"
         rf"(?P<name>(?:[A-Z][a-z]+|{_ORDINAL_WORD})(?:{SP}[A-Z][a-z]+){{0,2}}){SP}"
         rf"(?P<type>{'|'.join(_STREET_TYPES)}|{'|'.join(_LOWER_STREET_TYPES)})(?P<dot>\.)?(?![\w])"), _street_address),
+    # A street: [direction] Name-or-ordinal Type, with no dot ("N Main St", "W 5th Ave", "Elm St,"),
+    # before the abbreviations (which take "St." and "Ave." with their dot). Not before a
+    # capitalized word ("St Bernard", "St Louis": a name).
     Rule("street", re.compile(
         rf"(?<!\w)(?:(?P<dir>NE|NW|SE|SW|N|S|E|W)\.?{SP})?(?P<name>[A-Z][a-z]+|\d+(?:st|nd|rd|th)|{_ORDINAL_WORD}){SP}"
         rf"(?P<type>{'|'.join(_STREET_TYPES)})(?![\w.])(?!{SP}[A-Z])"), _street),
@@ -751,11 +759,11 @@ RULES = [
     Rule("bare decimal", re.compile(r"(?<![\w.,\d])\.(?P<f>\d+)(?![\w]|[.,]\d)"), lambda m: f"point {digits(m.group('f'))}",
          needs=needs(".")),
     Rule("loose digits", re.compile(r"\d+"), _loose_digits),
+    Rule("sharp", re.compile(r"(?<![\w#])(?P<n>[A-G])#(?![\w#])"), lambda m: f"{m.group('n')} sharp", needs=needs("#")),
     # Signs no rule above read: standing alone ("$ and %"), glued to words ("test$", "#tag"), or a
-    # slash at a word's edge ("14/", "/ and"). A slash between two words or numbers (a/b, 24/7)
+    # slash at a word's edge ("14/", "/ and"). A slash between two words or numbers (a/b, 24/7),
     # a sign inside a word (AT&T, C++) and the slash of a tag (<cough/>, </b>) stay as written.
     # The slash comes before its look-behinds, so that the engine skips ahead to it.
-    Rule("sharp", re.compile(r"(?<![\w#])(?P<n>[A-G])#(?![\w#])"), lambda m: f"{m.group('n')} sharp", needs=needs("#")),
     Rule("signs", re.compile(r"[$€£¥₩₽%#@§]+|/(?:(?<![\w/.~<]/)(?![/>])|(?<=\w/)(?=[\s,;:!?)\]\"'`]|$))"), _signs,
          needs=needs("$€£¥₩₽%#@§/")),
 ]
