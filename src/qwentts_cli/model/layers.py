@@ -322,8 +322,7 @@ class DecoderStack(nn.Module):
         positions (kept when the ones there are large enough: a call over B rows uses rows [0, B)).
         `keep`: a cache that must grow keeps its contents (rows still generating)."""
         cfg = self.cfg
-        if dtype in _SCRIPTED_DTYPES and torch.device(device).type == "cpu" and self.scripted:
-            self.scripted_step()  # made here, before any step, so that every step runs the same ops
+        self._scripted_for(device, dtype)  # made here, before any step, so that every step runs the same ops
         if self.rope is None or self.rope.cos.shape[0] < max_len or not is_on(self.rope.cos, device):
             self.rope = RotaryTable(cfg.head_dim, cfg.rope_theta, max_len).to(device)
             self.cache_generation += 1
@@ -344,13 +343,18 @@ class DecoderStack(nn.Module):
         row `row` -> normed hidden states (B, T, C)."""
         assert self.rope is not None
         cos, sin_signed = self.rope(start, x.shape[1], x.dtype)
-        if row is None and self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
-            step = self.scripted_step()
-            if step is not None:
-                return step(x, start, cos, sin_signed)
+        step = self._scripted_for(x.device, x.dtype) if row is None else None
+        if step is not None:
+            return step(x, start, cos, sin_signed)
         for layer in self.layers:
             x = layer(x, start, cos, sin_signed, row)
         return self.norm(x)
+
+    def _scripted_for(self, device: torch.device | str, dtype: torch.dtype):
+        """The scripted step where it may run (on, on the CPU, float32 or bfloat16), else None."""
+        if self.scripted and torch.device(device).type == "cpu" and dtype in _SCRIPTED_DTYPES:
+            return self.scripted_step()
+        return None
 
     def scripted_step(self):
         """The scripted step (model/scripted.py; None where it does not apply), made once. The
@@ -374,10 +378,9 @@ class DecoderStack(nn.Module):
         cos = self.rope.cos.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)  # (B, 1, 1, hd)
         sin_signed = self.rope.sin_signed.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)
         hidden = (torch.arange(window, device=x.device)[None, :] > positions[:, None]).view(B, 1, 1, window)
-        if self.scripted and x.device.type == "cpu" and x.dtype in _SCRIPTED_DTYPES:
-            step = self.scripted_step()
-            if step is not None:
-                return step(x, window, cos, sin_signed, positions, hidden)
+        step = self._scripted_for(x.device, x.dtype)
+        if step is not None:
+            return step(x, window, cos, sin_signed, positions, hidden)
         for layer in self.layers:
             x = layer.decode_at(x, positions, cos, sin_signed, hidden)
         return self.norm(x)
