@@ -21,8 +21,8 @@ if [ ! -x "$WORK/vox/bin/python" ]; then
   python3 -m venv "$WORK/vox"
   "$WORK/vox/bin/pip" install -q numpy "vox-tts==0.19.5"
 fi
-if ! python3 -m pip download -q --no-deps -d "$WORK/qwentts-cpp" "qwentts-cpp-python" 2>/dev/null \
-    || ! ls "$WORK"/qwentts-cpp/*cpu* >/dev/null 2>&1; then
+# Asks the index which versions there are (no download): a CPU build carries "+cpu" in its version.
+if ! python3 -m pip index versions qwentts-cpp-python 2>/dev/null | grep -q "+cpu"; then
   echo "peers: no CPU wheel of qwentts-cpp-python on PyPI (CUDA and Metal only); qwentts.cpp not timed" >&2
 fi
 
