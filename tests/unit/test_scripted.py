@@ -2,7 +2,7 @@
 
 Bit for bit: it runs the same aten ops in the same order, so any difference is a bug in the
 scripted graph, not rounding. Checked over a stack of a mid size with grouped-query attention
-(float32, int8, int8-weight linears; bfloat16), over the fixture's talker and code predictor, for
+(float32, int8, int8-weight linears; bfloat16, with plain or packed linears), over the fixture's talker and code predictor, for
 B rows at one position (the batched engine's code predictor), for a prefill of several positions,
 and for the masked window of the batched engine's talker.
 """
@@ -15,6 +15,8 @@ from torch import nn
 
 from qwentts_cli.config import DecoderStackConfig
 from qwentts_cli.load.fusion import fuse_projections
+from qwentts_cli.load.pack import pack_talker
+from qwentts_cli.model import packed
 from qwentts_cli.model.layers import DecoderStack
 from qwentts_cli.model.quantize import kernel_for, quantize_rows
 from qwentts_cli.model.scripted import linear_kind, scripted_step
@@ -31,7 +33,9 @@ def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0, dtype: torch.
             p.copy_(1 + 0.1 * torch.randn_like(p) if "norm" in name else 0.05 * torch.randn_like(p))
     stack.to(dtype)
     fuse_projections(stack)
-    if quantize is not None:
+    if quantize == "packed":  # bfloat16 linears in oneDNN's layout (model/packed.py)
+        assert pack_talker(stack) == 4 * cfg.num_hidden_layers
+    elif quantize is not None:
         kernel = kernel_for(quantize)
         for parent in list(stack.modules()):
             for child_name, child in list(parent.named_children()):
@@ -64,8 +68,10 @@ def test_scripted_steps_are_the_eager_ones_bit_for_bit(quantize, kv_heads, batch
     assert all(torch.equal(a, b) for a, b in zip(scripted, eager))
 
 
-@pytest.mark.parametrize("quantize", [None, "int8"])
+@pytest.mark.parametrize("quantize", [None, "int8", "packed"])
 def test_bfloat16_steps_are_the_eager_ones_bit_for_bit(quantize):
+    if quantize == "packed" and not packed.available():
+        pytest.skip("oneDNN runs no bfloat16 on this CPU")
     stack = _stack(quantize, dtype=torch.bfloat16)
     assert stack.scripted_step() is not None
     scripted = _steps(stack, 2, prefix=3, steps=10, dtype=torch.bfloat16)

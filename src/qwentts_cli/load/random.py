@@ -12,6 +12,7 @@ from torch import nn
 from qwentts_cli.config import CodecDecoderConfig, TTSConfig
 from qwentts_cli.load.fusion import fuse_projections
 from qwentts_cli.load.presets import CODEC_SHAPE
+from qwentts_cli.load.pack import pack_talker, packs
 from qwentts_cli.load.quantize import quantize_talker
 from qwentts_cli.model.codec import OFFICIAL_SEGMENTATION, CodecDecoder, Segmentation
 from qwentts_cli.model.talker import Talker
@@ -48,13 +49,15 @@ def random_codec(dtype: torch.dtype = torch.float32, device: torch.device | str 
 
 
 def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, quantize: str | None = None,
-                 seed: int = 0) -> tuple[Talker, CodecDecoder]:
+                 seed: int = 0, pack: bool | None = None) -> tuple[Talker, CodecDecoder]:
     """A talker and codec of a preset's shape (presets.preset_config) with random weights, ready to
-    run as loaded ones."""
+    run as loaded ones (`pack` as in load_talker)."""
     talker = random_talker(config, dtype, device, seed)
     fuse_projections(talker)
     if quantize:
         quantize_talker(talker, quantize)
+    if packs(dtype, device, quantize) if pack is None else pack:
+        pack_talker(talker)
     return talker, random_codec(torch.float32, device, seed + 1)
 
 

@@ -8,6 +8,7 @@ from qwentts_cli.config import TTSConfig
 from qwentts_cli.errors import UnsupportedConfigError
 from qwentts_cli.load.files import safetensors_files
 from qwentts_cli.load.fusion import fuse_projections, fusion_plan
+from qwentts_cli.load.pack import pack_talker, packs
 from qwentts_cli.load.quant_cache import cache_file, read_rows
 from qwentts_cli.load.quantize import quantize_talker, quantized_linears, swap_in_cached
 from qwentts_cli.load.tensors import assign_weights, fuse_rows, read_tensors
@@ -15,10 +16,11 @@ from qwentts_cli.model.talker import Talker
 
 
 def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
-                quantize: str | None = None) -> Talker:
+                quantize: str | None = None, pack: bool | None = None) -> Talker:
     """Build the talker on the meta device and assign it the checkpoint's `talker.*` tensors.
 
     `quantize` ("int8", "int8-weight"): the per-frame linears become int8 (quantize.py).
+    `pack`: bfloat16 linears in oneDNN's layout (pack.py); None: where pack.packs says so.
     """
     with torch.device("meta"):
         talker = Talker(cfg.talker)
@@ -62,6 +64,8 @@ def load_talker(model_dir: str, cfg: TTSConfig, dtype: torch.dtype = torch.float
     talker_tensors.clear()
     if quantize_after:
         quantize_talker(talker, *quantize_after)
+    if packs(dtype, device, quantize) if pack is None else pack:
+        pack_talker(talker, copied=talker_tensors.release_copied)
     talker_tensors.release_unused(talker)  # keep resident only what the model still reads from the file
     return talker.eval()
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
-from torch import nn
+from torch import Tensor, nn
 
 from qwentts_cli.errors import CheckpointError
 from qwentts_cli.load.files import WeightFiles, read_header
@@ -69,10 +69,18 @@ class MappedTensors(dict):
 
         Works from the recorded addresses, so it also covers names popped or cleared from the dict.
         """
-        held = {t.data_ptr() for t in (*module.parameters(), *module.buffers())}
+        # (Packed bfloat16 weights, model/packed.py, are opaque oneDNN tensors with no data pointer:
+        # never one of the file's.)
+        held = {t.data_ptr() for t in (*module.parameters(), *module.buffers()) if not t.is_mkldnn}
         for name, (_, _, _, address) in list(self.spans.items()):
             if address not in held:
                 self.release(name)
+
+    def release_copied(self, t: Tensor) -> None:
+        """Release the mapped tensor whose data `t` is (a module copied it and drops it), if any."""
+        address = t.data_ptr()
+        for name in [name for name, span in self.spans.items() if span[3] == address]:
+            self.release(name)
 
     def release(self, name: str) -> None:
         span = self.spans.pop(name, None)

@@ -29,17 +29,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from qwentts_cli.model.packed import PackedLinear, packed_linear
 from qwentts_cli.model.quantize import DynamicInt8Linear, WeightOnlyInt8Linear
 
 # The linear kinds of a stack (all its linears are of one kind).
-FLOAT, DYNAMIC_INT8, WEIGHT_INT8 = 0, 1, 2
-_KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linear: WEIGHT_INT8}
+FLOAT, DYNAMIC_INT8, WEIGHT_INT8, PACKED = 0, 1, 2, 3
+_KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linear: WEIGHT_INT8, PackedLinear: PACKED}
 
 
 def _linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
             weights: List[Tensor], scales: List[Tensor]) -> Tensor:
-    """Linear j of the stack: the forward of nn.Linear, DynamicInt8Linear or WeightOnlyInt8Linear (no bias).
-    (`kind` is compared with literals: DYNAMIC_INT8 is 1, WEIGHT_INT8 2.)"""
+    """Linear j of the stack: the forward of nn.Linear, DynamicInt8Linear, WeightOnlyInt8Linear or
+    PackedLinear (no bias). (`kind` is compared with literals: DYNAMIC_INT8 is 1, WEIGHT_INT8 2, PACKED 3.)"""
+    if kind == 3:
+        return packed_linear(x, weights[j], None)
     if kind == 1:
         return torch.ops.quantized.linear_dynamic(x.float(), packed[j], False).to(x.dtype)
     if kind == 2:
@@ -143,7 +146,7 @@ class ScriptedStep:
         linears = [m for layer in stack.layers for m in (layer.self_attn.qkv_proj, layer.self_attn.o_proj,
                                                          layer.mlp.gate_up_proj, layer.mlp.down_proj)]
         self.packed = [m.packed for m in linears] if kind == DYNAMIC_INT8 else []
-        self.weights = ([m.weight.detach() for m in linears] if kind == FLOAT else
+        self.weights = ([m.weight.detach() for m in linears] if kind in (FLOAT, PACKED) else
                         [m.weight_int8 for m in linears] if kind == WEIGHT_INT8 else [])
         self.scales = [m.scale for m in linears] if kind == WEIGHT_INT8 else []
         self.norms = [w.detach() for layer in stack.layers
