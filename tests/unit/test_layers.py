@@ -15,7 +15,7 @@ from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.generate.loop import FrameGenerator
 from qwentts_cli.generate.prompt import build_prompt
 from qwentts_cli.load import talker as talker_loader
-from qwentts_cli.model.layers import RMSNorm, RotaryTable, apply_rope, rms_normalize, rope_angles
+from qwentts_cli.model.layers import RMSNorm, RotaryTable, apply_rope, grouped_matmul, rms_normalize, rope_angles
 from qwentts_cli.request import SynthesisRequest, resolve_request
 from qwentts_cli.text.tokenizer import load_tokenizer
 
@@ -121,3 +121,35 @@ def test_fused_projections_are_the_separate_ones(model_dir, config, monkeypatch)
     assert torch.equal(codes_fused, codes_separate)
     scale = float(logits_separate.abs().max())
     torch.testing.assert_close(logits_fused, logits_separate, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("B,T,S,nh,nkv", [(8, 1, 100, 16, 8), (3, 1, 9, 4, 2), (1, 7, 30, 6, 2), (2, 1, 600, 16, 8)])
+def test_grouped_attention_products_are_the_repeated_heads_ones(dtype, B, T, S, nh, nkv):
+    # Attention's grouped form (layers.grouped_matmul) against repeating each kv head for its
+    # query heads, for q @ k^T and for probs @ v: the same values bit for bit.
+    g = torch.Generator().manual_seed(B * S + nh)
+    hd, groups = 64, nh // nkv
+    q = torch.randn(B, nh, T, hd, generator=g).to(dtype)
+    k = torch.randn(B, nkv, S, hd, generator=g).to(dtype)
+    probs = torch.rand(B, nh, T, S, generator=g).to(dtype)
+    repeated = k[:, :, None].expand(B, nkv, groups, S, hd).reshape(B, nh, S, hd)
+    assert torch.equal(grouped_matmul(q, k.transpose(2, 3), groups), torch.matmul(q, repeated.transpose(2, 3)))
+    assert torch.equal(grouped_matmul(probs, k, groups), torch.matmul(probs, repeated))
+
+
+@pytest.mark.parametrize("scripted", [False, True])
+def test_a_stack_attends_the_same_grouped_or_repeated(scripted, monkeypatch):
+    # The whole layer path on both sides of the threshold (eager and scripted): the same hidden states.
+    from qwentts_cli.model import layers, scripted as scripted_module
+    from test_scripted import _stack, _steps
+
+    stack = _stack(None, kv_heads=2)
+    stack.scripted = scripted
+    if scripted:
+        assert stack.scripted_step() is not None
+    repeated = _steps(stack, 3, prefix=4, steps=6)
+    for module in (layers, scripted_module):
+        monkeypatch.setattr(module, "GROUPED_MIN_ROWS_X_POSITIONS", 1)
+    grouped = _steps(stack, 3, prefix=4, steps=6)
+    assert all(torch.equal(a, b) for a, b in zip(repeated, grouped))

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS, grouped_matmul
 from qwentts_cli.model.packed import PackedLinear, packed_linear
 from qwentts_cli.model.quantize import DynamicInt8Linear, WeightOnlyInt8Linear
 
@@ -69,12 +70,12 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
                 sin_signed: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
                 packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
                 scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
-                head_dim: int, eps: float, masked: float) -> Tensor:
+                head_dim: int, eps: float, masked: float, grouped_from: int) -> Tensor:
     """New positions for rows [0, B): DecoderStack.forward of x (B, T, C) at cache positions
     [start, start + T) (positions None), or DecoderStack.decode_at (T = 1), row b at positions[b]
     over the first `start` cache positions with `hidden` (B, 1, 1, start) masking each row's later
     ones. Masked scores are set to `masked`, torch.finfo(dtype).min, which TorchScript cannot ask
-    for. Linears 4i..4i+3 are layer i's q/k/v, o, gate/up and down; norms 4i..4i+3 its input,
+    for; `grouped_from` is layers.GROUPED_MIN_ROWS_X_POSITIONS (a global TorchScript cannot read). Linears 4i..4i+3 are layer i's q/k/v, o, gate/up and down; norms 4i..4i+3 its input,
     post-attention, q and k norm weights."""
     B, T = x.shape[0], x.shape[1]
     nh, nkv, hd = n_heads, n_kv_heads, head_dim
@@ -93,7 +94,7 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
         qk = qk * cos + qk.roll(hd // 2, dims=-1) * sin_signed
         q, k = qk.split([nh, nkv], dim=1)
         v = v.reshape(B, T, nkv, hd).transpose(1, 2)
-        # KVCache.update for rows [0, B) (or KVCache.write_at), then Attention.attend.
+        # KVCache.update for rows [0, B) (or KVCache.write_at), then Attention.attend (grouped where it is).
         if positions is None:
             k_caches[i][0:B, :, start:end] = k
             v_caches[i][0:B, :, start:end] = v
@@ -104,14 +105,19 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
         k = k_caches[i][0:B, :, :end]
         v = v_caches[i][0:B, :, :end]
         groups = nh // nkv
-        if groups > 1:
-            k = k[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
-            v = v[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
-        scores = torch.matmul(q, k.transpose(2, 3)) * hd**-0.5
+        grouped = groups > 1 and B * end >= grouped_from
+        if grouped:
+            scores = grouped_matmul(q, k.transpose(2, 3), groups) * hd**-0.5
+        else:
+            if groups > 1:
+                k = k[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
+                v = v[:, :, None].expand(B, nkv, groups, end, hd).reshape(B, nh, end, hd)
+            scores = torch.matmul(q, k.transpose(2, 3)) * hd**-0.5
         if hidden is not None:
             scores = scores.masked_fill(hidden, masked)
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, -1)
+        values = grouped_matmul(probs, v, groups) if grouped else torch.matmul(probs, v)
+        out = values.transpose(1, 2).reshape(B, T, -1)
         x = x + _linear(out, 4 * i + 1, kind, packed, weights, scales)
         # MLP.forward on the post-attention norm.
         h = _rms_norm(x, norms[4 * i + 1], eps)
@@ -165,7 +171,8 @@ class ScriptedStep:
         caches = [layer.self_attn.cache for layer in self.layers]
         return self.function(x, start, positions, hidden, cos, sin_signed, [c.k for c in caches],
                              [c.v for c in caches], self.kind, self.packed, self.weights, self.scales, self.norms,
-                             self.final_norm, *self.shape, self.eps, torch.finfo(x.dtype).min)
+                             self.final_norm, *self.shape, self.eps, torch.finfo(x.dtype).min,
+                             GROUPED_MIN_ROWS_X_POSITIONS)
 
 
 def linear_kind(stack: nn.Module) -> int | None:
