@@ -445,16 +445,16 @@ class Synthesizer:
         yield from self.stream_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, times)
 
     def stream_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
-                      times: StepTimes | None = None, decode_lock=None) -> Iterator[AudioChunk]:
+                      times: StepTimes | None = None, run=None) -> Iterator[AudioChunk]:
         """Audio chunks of (piece index, its frames) made elsewhere (`ordered_frames`, the server's
-        scheduler), decoded as `stream` decodes them. `decode_lock` (a threading.Lock) is held
-        around each decode: threads that decode for many streams take turns instead of
-        oversubscribing the cores."""
-        decoder = self.codec.stream()
+        scheduler), decoded as `stream` decodes them. `run(fn)`: where the decoder's torch work
+        runs (the server's compute thread, server/compute.py); by default here."""
+        run = run if run is not None else (lambda fn: fn())
+        decoder = run(self.codec.stream)
         if req.voice is not None and req.voice.ref_codes is not None:
             # The reference's codes first, their audio dropped: the decoder's context is then what
             # the official one-shot decode of reference + generated codes sees.
-            decoder.prime(req.voice.ref_codes.to(self.device))
+            run(lambda: decoder.prime(req.voice.ref_codes.to(self.device)))
         for piece, frames in pieces_frames:
             # Each piece starts its chunk schedule again (its first audio leaves after one frame)
             # and its last chunk leaves when it ends, before the next text is waited for; a chunk
@@ -465,24 +465,20 @@ class Synthesizer:
             for frame in frames:
                 pending.append(frame)
                 if len(pending) >= size:
-                    yield self._decode_chunk(decoder, pending, piece, times, lock=decode_lock)
+                    yield self._decode_chunk(decoder, pending, piece, times, run=run)
                     pending = []
                     size = next(sizes)
             if pending:
-                yield self._decode_chunk(decoder, pending, piece, times, piece_end=True, lock=decode_lock)
+                yield self._decode_chunk(decoder, pending, piece, times, piece_end=True, run=run)
             else:
                 yield AudioChunk(np.zeros(0, dtype=np.float32), np.zeros((0, 16), dtype=np.int64), piece, piece_end=True)
-        decoder.flush()
+        run(decoder.flush)
 
     def _decode_chunk(self, decoder, frames: list[torch.Tensor], piece: int, times: StepTimes | None,
-                      piece_end: bool = False, lock=None) -> AudioChunk:
+                      piece_end: bool = False, run=None) -> AudioChunk:
         codes = torch.stack(frames)  # (k, 16)
         t = times.clock(self.device) if times else 0.0
-        if lock is None:
-            samples = decoder.push(codes)
-        else:
-            with lock:
-                samples = decoder.push(codes)
+        samples = decoder.push(codes) if run is None else run(lambda: decoder.push(codes))
         if times:
             times.codec += times.clock(self.device) - t
         return AudioChunk(_finite(samples.float().cpu().numpy().reshape(-1)), codes.cpu().numpy(), piece, piece_end)

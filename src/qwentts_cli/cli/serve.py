@@ -29,7 +29,7 @@ def serve(
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per computing thread (default: half the cores: the engine and a decoder run at once)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model (default: torch's, the cores or OMP_NUM_THREADS; all of the server's torch work runs on one thread)."),
 ) -> None:
     """Serve OpenAI's speech API (/v1/audio/speech) and voices, health, readiness and metrics over HTTP.
 

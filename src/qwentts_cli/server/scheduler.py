@@ -1,6 +1,7 @@
 """Requests from many clients through one batched engine: continuous batching across requests.
 
-One thread owns the model's `BatchEngine` (generate/batch.py) and steps it; request threads
+One thread owns the model's `BatchEngine` (generate/batch.py) and steps it (its torch work on
+the server's compute thread, server/compute.py); request threads
 submit a `Stream` (its pieces of text, spoken in order) and read its frames as they come. A
 stream holds at most one slot at a time: its next piece joins as its current one ends (in
 the slot it frees, so a long text keeps its turn), and waiting streams take free slots in
@@ -117,8 +118,12 @@ class Stream:
 class Scheduler:
     """The engine thread: admits streams into slots, steps, and hands each stream its frames."""
 
-    def __init__(self, engine: BatchEngine, max_waiting: int, on_step: Callable[[int], None] | None = None):
+    def __init__(self, engine: BatchEngine, max_waiting: int, on_step: Callable[[int], None] | None = None,
+                 run: Callable[[Callable[[], object]], object] | None = None):
+        """`run(fn)`: where the torch work of each step runs (the server's compute thread,
+        server/compute.py); by default on this scheduler's own thread."""
         self.engine = engine
+        self.run = run if run is not None else (lambda fn: fn())
         self.max_waiting = max_waiting
         self.on_step = on_step  # told the number of busy slots after each step (metrics)
         self._waiting: deque[Stream] = deque()
@@ -178,23 +183,33 @@ class Scheduler:
                         self._wake.wait()
                     if self._stop:
                         return
-                    while self.engine.free and self._waiting:
-                        self._admit(self._waiting.popleft())
-                for slot, stream in list(self._running.items()):
-                    if stream.cancelled:
-                        self.engine.cancel(slot)
-                        del self._running[slot]
-                        stream._events.put(_END)
-                if not self._running:
-                    continue
-                for event in self.engine.step():
-                    self._deliver(event)
-                if self.on_step is not None:
+                # Admitting builds prompts and delivering admits next pieces: torch work, all of it
+                # where `run` puts it, with the step.
+                if self.run(self._iteration) and self.on_step is not None:
                     self.on_step(len(self._running))
         except BaseException as e:  # a broken model: every stream hears it, later submits too
             self.error = e
             for stream in list(self._running.values()) + list(self._waiting):
                 stream.fail(e)
+
+    def _iteration(self) -> bool:
+        """Admit waiting streams into free slots, drop cancelled ones, step -> whether it stepped."""
+        while self.engine.free:
+            with self._wake:
+                if not self._waiting:
+                    break
+                stream = self._waiting.popleft()
+            self._admit(stream)
+        for slot, stream in list(self._running.items()):
+            if stream.cancelled:
+                self.engine.cancel(slot)
+                del self._running[slot]
+                stream._events.put(_END)
+        if not self._running:
+            return False
+        for event in self.engine.step():
+            self._deliver(event)
+        return True
 
     def _deliver(self, event) -> None:
         stream: Stream = event.tag

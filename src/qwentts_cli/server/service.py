@@ -8,23 +8,13 @@ the checkpoint, one warm-up synthesis, then the scheduler thread over `slots` ro
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from qwentts_cli.errors import QwenTTSError, UsageError
-
-
-@functools.cache
-def default_threads() -> int:
-    """torch threads for each of the server's two computing threads: half of torch's own default
-    (the cores, or OMP_NUM_THREADS), at least one. Read once: a second load in one process must not
-    halve what the first one set."""
-    import torch
-
-    return max(1, torch.get_num_threads() // 2)
+from qwentts_cli.server.compute import ComputeThread
 
 
 @dataclass(frozen=True)
@@ -74,10 +64,9 @@ class SpeechService:
         self.ready = threading.Event()
         self.model_id = "qwen3-tts"
         self.load_s = None
-        # One decode at a time across requests: the engine thread and one decoder share the
-        # cores, instead of every request's thread running the codec at once (see
-        # docs/benchmark.md, "The server").
-        self._decode_lock = threading.Lock()
+        # Every torch call of the server, on one thread (server/compute.py): loading, the engine's
+        # steps, every request's decodes and voice creation.
+        self.compute = ComputeThread()
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -89,20 +78,21 @@ class SpeechService:
         from qwentts_cli.runtime import Synthesizer
         from qwentts_cli.server.scheduler import Scheduler
 
-        try:
-            s = self.settings
-            # Two threads compute at once here, the engine's and one decoder's (the decode lock), and
-            # each runs torch's thread pool: half the cores each by default, so that they do not
-            # oversubscribe the cores and spin against each other (measured in docs/benchmark.md,
-            # "The server under load": on 2 cores, 1 thread each cut C = 4's p95 TTFB 1.88 -> 1.50 s).
-            torch.set_num_threads(s.threads or default_threads())
-            t0 = time.perf_counter()
+        s = self.settings
+
+        def load_model() -> None:
+            if s.threads:
+                torch.set_num_threads(s.threads)  # on the thread that computes (OpenMP's count is per thread)
             checkpoint = open_checkpoint(s.model)
             self.synth = Synthesizer.load(checkpoint, device=s.device, dtype=s.dtype, quantize=s.quantize)
             self.model_id = checkpoint_id(checkpoint.path)
             # Every newcomer prefilled at the next step: requests that arrive together start together.
-            self.scheduler = Scheduler(self.synth.batch_engine(s.slots, prefills_per_step=s.slots), s.max_waiting,
-                                       on_step)
+            engine = self.synth.batch_engine(s.slots, prefills_per_step=s.slots)
+            self.scheduler = Scheduler(engine, s.max_waiting, on_step, run=self.compute.run)
+
+        try:
+            t0 = time.perf_counter()
+            self.compute.run(load_model)
             self._warm_up()
             self.load_s = time.perf_counter() - t0
             self.ready.set()
@@ -130,6 +120,7 @@ class SpeechService:
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.close()
+        self.compute.close()
 
     # -- voices -----------------------------------------------------------------------------
 
@@ -211,7 +202,7 @@ class SpeechService:
     def audio(self, request, stream) -> Iterator:
         """The stream's audio chunks (runtime.AudioChunk), decoded as they come; cancels it when closed."""
         try:
-            yield from self.synth.stream_pieces(stream.pieces(), request, decode_lock=self._decode_lock)
+            yield from self.synth.stream_pieces(stream.pieces(), request, run=self.compute.run)
         finally:
             stream.cancel()
 

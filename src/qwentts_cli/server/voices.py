@@ -49,7 +49,7 @@ def create_voice(service: SpeechService, form) -> dict:
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]  # as read_reference
     samples = prepare_reference(mono, rate, "the uploaded clip")
     with _CREATE:
-        voice = service.synth.create_voice((samples, 24000), text, x_vector_only)
+        voice = service.compute.run(lambda: service.synth.create_voice((samples, 24000), text, x_vector_only))
         save_voice(voice, target)
     return {"name": name, "mode": voice.mode, "reference_s": round(len(samples) / 24000, 3)}
 

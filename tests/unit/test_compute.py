@@ -1,0 +1,59 @@
+"""The server's compute thread (server/compute.py): every torch call of the server on one thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from qwentts_cli.model.codec.decoder import CodecStream
+from qwentts_cli.server.compute import ComputeThread
+from qwentts_cli.server.service import ServeSettings, SpeechFields, SpeechService
+
+
+def test_functions_run_on_one_thread_in_order_and_raise_there():
+    compute = ComputeThread()
+    try:
+        seen: list[tuple[int, int]] = []
+        callers = [threading.Thread(target=lambda i=i: seen.append((i, compute.run(threading.get_ident))))
+                   for i in range(4)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+        idents = {ident for _, ident in seen}
+        assert len(seen) == 4 and len(idents) == 1 and threading.get_ident() not in idents
+        assert compute.run(lambda: compute.run(lambda: 41) + 1) == 42  # a call from inside runs inline
+        with pytest.raises(ZeroDivisionError):
+            compute.run(lambda: 1 / 0)
+        assert compute.run(lambda: "still up") == "still up"
+    finally:
+        compute.close()
+
+
+def test_the_server_loads_steps_and_decodes_on_its_compute_thread(model_dir, monkeypatch):
+    where: dict[str, set[int]] = {"load": set(), "step": set(), "decode": set()}
+    push = CodecStream.push
+    monkeypatch.setattr(CodecStream, "push", lambda self, codes: where["decode"].add(threading.get_ident())
+                        or push(self, codes))
+    from qwentts_cli.runtime import Synthesizer
+
+    load = Synthesizer.load.__func__
+    monkeypatch.setattr(Synthesizer, "load", classmethod(
+        lambda cls, *a, **k: where["load"].add(threading.get_ident()) or load(cls, *a, **k)))
+    service = SpeechService(ServeSettings(model=str(model_dir), slots=2))
+    try:
+        service.load()
+        assert service.error is None
+        step = service.scheduler.engine.step
+        monkeypatch.setattr(service.scheduler.engine, "step",
+                            lambda: where["step"].add(threading.get_ident()) or step())
+        request, stream = service.speech(SpeechFields(input="Hello there.", voice=service.voices()[0]["name"],
+                                                      greedy=True, max_frames=4))
+        samples = sum(len(chunk.samples) for chunk in service.audio(request, stream))
+        assert samples > 0
+        compute = service.compute.run(threading.get_ident)
+        assert where["load"] == where["step"] == where["decode"] == {compute}
+        assert compute != threading.get_ident()
+    finally:
+        service.close()
