@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -27,6 +28,27 @@ def test_functions_run_on_one_thread_in_order_and_raise_there():
         with pytest.raises(ZeroDivisionError):
             compute.run(lambda: 1 / 0)
         assert compute.run(lambda: "still up") == "still up"
+    finally:
+        compute.close()
+
+
+def test_urgent_work_runs_before_the_rest_each_in_the_order_asked():
+    compute = ComputeThread()
+    try:
+        started, gate, order = threading.Event(), threading.Event(), []
+        busy = threading.Thread(target=lambda: compute.run(lambda: started.set() or gate.wait()))
+        busy.start()
+        assert started.wait(10)  # the thread is busy: what follows queues up
+        callers = []
+        for name, urgent in (("step 1", False), ("step 2", False), ("decode 1", True), ("decode 2", True)):
+            callers.append(threading.Thread(target=lambda n=name, u=urgent: compute.run(lambda: order.append(n), u)))
+            callers[-1].start()
+            while compute._jobs.qsize() < len(callers):  # queued, in this order
+                time.sleep(0.001)
+        gate.set()
+        for t in (busy, *callers):
+            t.join()
+        assert order == ["decode 1", "decode 2", "step 1", "step 2"]
     finally:
         compute.close()
 

@@ -202,7 +202,8 @@ class SpeechService:
     def audio(self, request, stream) -> Iterator:
         """The stream's audio chunks (runtime.AudioChunk), decoded as they come; cancels it when closed."""
         try:
-            yield from self.synth.stream_pieces(stream.pieces(), request, run=self.compute.run)
+            yield from self.synth.stream_pieces(stream.pieces(), request,
+                                                run=lambda fn: self.compute.run(fn, urgent=True))
         finally:
             stream.cancel()
 
