@@ -448,7 +448,7 @@ class Synthesizer:
                       times: StepTimes | None = None, run=None) -> Iterator[AudioChunk]:
         """Audio chunks of (piece index, its frames) made elsewhere (`ordered_frames`, the server's
         scheduler), decoded as `stream` decodes them. `run(fn)`: where the decoder's torch work
-        runs (the server's compute thread, server/compute.py); by default here."""
+        runs (the server's compute thread, compute.py); by default here."""
         run = run if run is not None else (lambda fn: fn())
         decoder = run(self.codec.stream)
         if req.voice is not None and req.voice.ref_codes is not None:

@@ -1,4 +1,4 @@
-"""The server's compute thread (server/compute.py): every torch call of the server on one thread."""
+"""The compute thread (compute.py): every torch call of the server, or of a Ray worker, on one thread."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from qwentts_cli.model.codec.decoder import CodecStream
-from qwentts_cli.server.compute import ComputeThread
+from qwentts_cli.compute import ComputeThread
 from qwentts_cli.server.service import ServeSettings, SpeechFields, SpeechService
 
 
@@ -79,3 +79,34 @@ def test_the_server_loads_steps_and_decodes_on_its_compute_thread(model_dir, mon
         assert compute != threading.get_ident()
     finally:
         service.close()
+
+
+def test_close_waits_for_the_running_work_and_cancels_the_queued():
+    from concurrent.futures import CancelledError
+
+    compute = ComputeThread()
+    started, gate, results = threading.Event(), threading.Event(), {}
+
+    def call(name, fn):
+        try:
+            results[name] = compute.run(fn)
+        except CancelledError:
+            results[name] = "cancelled"
+
+    running = threading.Thread(target=call, args=("running", lambda: started.set() or gate.wait(10) and "done"))
+    running.start()
+    assert started.wait(10)
+    queued = threading.Thread(target=call, args=("queued", lambda: "ran"))
+    queued.start()
+    while compute._jobs.qsize() < 1:
+        time.sleep(0.001)
+    closer = threading.Thread(target=compute.close)
+    closer.start()
+    time.sleep(0.05)
+    assert closer.is_alive()  # close waits while torch work runs on the thread
+    gate.set()
+    for t in (running, queued, closer):
+        t.join(10)
+    assert results == {"running": "done", "queued": "cancelled"} and not compute._thread.is_alive()
+    with pytest.raises(CancelledError):
+        compute.run(lambda: "too late")

@@ -27,18 +27,27 @@ CONNECT_TIMEOUT_S = 3.0
 
 
 class _Worker:
-    """A Ray actor: the model once, then blocks of items -> their manifest lines."""
+    """A Ray actor: the model once, then blocks of items -> their manifest lines.
+
+    Ray Data builds it on the actor's main thread and calls it from a thread pool: both go
+    through one compute thread (compute.py), so that torch runs one OpenMP team."""
 
     def __init__(self, model: str, defaults: dict, out_dir: str, quantize, dtype: str, device: str,
                  threads: int, batch: int):
-        import torch
+        from qwentts_cli.compute import ComputeThread
 
-        from qwentts_cli.cli.batch import ItemSpeaker
-        from qwentts_cli.load.checkpoint import open_checkpoint
+        def load():
+            import torch
 
-        torch.set_num_threads(threads)
-        self.speaker = ItemSpeaker(open_checkpoint(model), defaults, Path(out_dir), quantize=quantize, dtype=dtype,
-                                   device=device, batch=batch)
+            from qwentts_cli.cli.batch import ItemSpeaker
+            from qwentts_cli.load.checkpoint import open_checkpoint
+
+            torch.set_num_threads(threads)  # on the thread that computes: OpenMP's count is per thread
+            return ItemSpeaker(open_checkpoint(model), defaults, Path(out_dir), quantize=quantize, dtype=dtype,
+                               device=device, batch=batch)
+
+        self.compute = ComputeThread()
+        self.speaker = self.compute.run(load)
 
     def __call__(self, block: dict) -> dict:
         import numpy as np
@@ -46,7 +55,8 @@ class _Worker:
         from qwentts_cli.batch_input import BatchItem
 
         numbered = [(int(n), BatchItem(**json.loads(text))) for n, text in zip(block["n"], block["item"])]
-        plans = list(self.speaker.speak_items(numbered, previous={}))  # the driver skipped what was done
+        # The driver skipped what was done.
+        plans = self.compute.run(lambda: list(self.speaker.speak_items(numbered, previous={})))
         return {"n": np.array([p.number for p in plans]),
                 "entry": np.array([json.dumps(p.entry, ensure_ascii=False) for p in plans])}
 

@@ -1,7 +1,7 @@
 """Requests from many clients through one batched engine: continuous batching across requests.
 
 One thread owns the model's `BatchEngine` (generate/batch.py) and steps it (its torch work on
-the server's compute thread, server/compute.py); request threads
+the server's compute thread, compute.py); request threads
 submit a `Stream` (its pieces of text, spoken in order) and read its frames as they come. A
 stream holds at most one slot at a time: its next piece joins as its current one ends (in
 the slot it frees, so a long text keeps its turn), and waiting streams take free slots in
@@ -121,7 +121,7 @@ class Scheduler:
     def __init__(self, engine: BatchEngine, max_waiting: int, on_step: Callable[[int], None] | None = None,
                  run: Callable[[Callable[[], object]], object] | None = None):
         """`run(fn)`: where the torch work of each step runs (the server's compute thread,
-        server/compute.py); by default on this scheduler's own thread."""
+        compute.py); by default on this scheduler's own thread."""
         self.engine = engine
         self.run = run if run is not None else (lambda fn: fn())
         self.max_waiting = max_waiting

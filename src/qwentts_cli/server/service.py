@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from qwentts_cli.errors import QwenTTSError, UsageError
-from qwentts_cli.server.compute import ComputeThread
+from qwentts_cli.compute import ComputeThread
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class SpeechService:
         self.ready = threading.Event()
         self.model_id = "qwen3-tts"
         self.load_s = None
-        # Every torch call of the server, on one thread (server/compute.py): loading, the engine's
+        # Every torch call of the server, on one thread (compute.py): loading, the engine's
         # steps, every request's decodes and voice creation.
         self.compute = ComputeThread()
 
