@@ -6,7 +6,7 @@ runs bfloat16 (AVX-512 BF16 or AMX), without quantization (the int8 linears are 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

@@ -75,7 +75,8 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
     [start, start + T) (positions None), or DecoderStack.decode_at (T = 1), row b at positions[b]
     over the first `start` cache positions with `hidden` (B, 1, 1, start) masking each row's later
     ones. Masked scores are set to `masked`, torch.finfo(dtype).min, which TorchScript cannot ask
-    for; `grouped_from` is layers.GROUPED_MIN_ROWS_X_POSITIONS (a global TorchScript cannot read). Linears 4i..4i+3 are layer i's q/k/v, o, gate/up and down; norms 4i..4i+3 its input,
+    for; `grouped_from` is layers.GROUPED_MIN_ROWS_X_POSITIONS (a global TorchScript cannot read).
+    Linears 4i..4i+3 are layer i's q/k/v, o, gate/up and down; norms 4i..4i+3 its input,
     post-attention, q and k norm weights."""
     B, T = x.shape[0], x.shape[1]
     nh, nkv, hd = n_heads, n_kv_heads, head_dim
