@@ -33,16 +33,18 @@ class ComputeThread:
         self._jobs: queue.PriorityQueue = queue.PriorityQueue()
         self._order = itertools.count()  # first come, first served within a priority
         self._closed = False
+        self._closing = threading.Lock()  # a job is queued before close() or refused after it, never lost
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     def run(self, fn: Callable[[], T], urgent: bool = False) -> T:
         if threading.current_thread() is self._thread:  # already on it (a call from inside a call)
             return fn()
-        if self._closed:
-            raise CancelledError("the compute thread is closed")
         future: Future = Future()
-        self._jobs.put((1 if urgent else 2, next(self._order), fn, future))
+        with self._closing:
+            if self._closed:
+                raise CancelledError("the compute thread is closed")
+            self._jobs.put((1 if urgent else 2, next(self._order), fn, future))
         return future.result()
 
     def _serve(self) -> None:
@@ -54,7 +56,7 @@ class ComputeThread:
                 future.set_result(fn())
             except BaseException as e:  # the caller raises it
                 future.set_exception(e)
-        while not self._jobs.empty():  # asked for after close: their callers hear it
+        while not self._jobs.empty():  # queued before close, behind it: their callers hear it
             _, _, fn, future = self._jobs.get_nowait()
             if future is not None:
                 future.set_exception(CancelledError("the compute thread is closed"))
@@ -62,7 +64,8 @@ class ComputeThread:
     def close(self, timeout: float = 10.0) -> None:
         """Stop once the work running now ends (queued work is cancelled) and wait for that: a
         process must not exit while this thread is inside torch (that aborts it)."""
-        self._closed = True
-        self._jobs.put((0, next(self._order), None, None))
+        with self._closing:
+            self._closed = True
+            self._jobs.put((0, next(self._order), None, None))
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
