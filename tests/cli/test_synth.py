@@ -245,3 +245,14 @@ def test_an_output_naming_an_input_is_refused(model_dir, tmp_path):
                    "-o", str(tmp_path / "o.wav"))
     assert_clean_error(run, "is an input of this run")
     assert text.read_text(encoding="utf-8") == "Hello there."
+
+
+def test_file_dash_reads_stdin_like_no_argument(model_dir, tmp_path):
+    # `-f -` is stdin, as `-` and no argument are: the same codes as the text given as an argument.
+    for name, args, stdin in (("arg", ["Hello there."], b""), ("dash", ["-f", "-"], b"Hello there.\n")):
+        run = run_main("synth", *args, "--model", str(model_dir), "-o", str(tmp_path / f"{name}.wav"), "--greedy",
+                       "--dump-codes", str(tmp_path / f"{name}.npy"), stdin=stdin)
+        assert run.returncode == 0, run.stderr
+    assert np.array_equal(np.load(tmp_path / "arg.npy"), np.load(tmp_path / "dash.npy"))
+    both = run_main("synth", "Hi.", "-f", "-", "--model", str(model_dir), "-o", str(tmp_path / "x.wav"))
+    assert both.returncode != 0 and b"not both" in both.stderr and not (tmp_path / "x.wav").exists()

@@ -27,7 +27,11 @@ def open_file(file: Path) -> BinaryIO:
 
 
 def read_text(text: Optional[str], file: Optional[Path]) -> str:
-    """The whole text: the argument, `-` or no argument with piped stdin, or --file."""
+    """The whole text: the argument, `-` or no argument with piped stdin, or --file (`--file -`: stdin)."""
+    if file is not None and str(file) == "-":
+        if text is not None:
+            raise UsageError("give the text either as an argument or with --file, not both")
+        file, text = None, "-"
     if file is not None:
         if text is not None:
             raise UsageError("give the text either as an argument or with --file, not both")

@@ -25,7 +25,7 @@ def synth(
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Output file (.wav, .flac, .ogg), or - for raw PCM on stdout. Default: out.wav; with --stream, stdout."
     ),
-    file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the text from this UTF-8 file."),
+    file: Optional[Path] = typer.Option(None, "-f", "--file", help="Read the text from this UTF-8 file (- reads stdin)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Built-in voice (see `qwentts info`); default ryan."),
     language: str = typer.Option("auto", "--language", "-l", help="Language name (russian, english, ...) or auto."),
