@@ -127,15 +127,21 @@ def test_fused_projections_are_the_separate_ones(model_dir, config, monkeypatch)
 @pytest.mark.parametrize("B,T,S,nh,nkv", [(8, 1, 100, 16, 8), (3, 1, 9, 4, 2), (1, 7, 30, 6, 2), (2, 1, 600, 16, 8)])
 def test_grouped_attention_products_are_the_repeated_heads_ones(dtype, B, T, S, nh, nkv):
     # Attention's grouped form (layers.grouped_matmul) against repeating each kv head for its
-    # query heads, for q @ k^T and for probs @ v: the same values bit for bit.
+    # query heads, for q @ k^T and for probs @ v: the same values, bit for bit in float32.
     g = torch.Generator().manual_seed(B * S + nh)
     hd, groups = 64, nh // nkv
     q = torch.randn(B, nh, T, hd, generator=g).to(dtype)
     k = torch.randn(B, nkv, S, hd, generator=g).to(dtype)
     probs = torch.rand(B, nh, T, S, generator=g).to(dtype)
     repeated = k[:, :, None].expand(B, nkv, groups, S, hd).reshape(B, nh, S, hd)
-    assert torch.equal(grouped_matmul(q, k.transpose(2, 3), groups), torch.matmul(q, repeated.transpose(2, 3)))
-    assert torch.equal(grouped_matmul(probs, k, groups), torch.matmul(probs, repeated))
+    pairs = [(grouped_matmul(q, k.transpose(2, 3), groups), torch.matmul(q, repeated.transpose(2, 3))),
+             (grouped_matmul(probs, k, groups), torch.matmul(probs, repeated))]
+    for grouped, expected in pairs:
+        assert grouped.shape == expected.shape and grouped.dtype == expected.dtype
+        if dtype == torch.float32:  # the exact path: each product is the same BLAS call's
+            assert torch.equal(grouped, expected)
+        else:  # oneDNN may block a bfloat16 reduction by the batch count on another CPU
+            assert float((grouped.float() - expected.float()).abs().max()) <= 2**-7 * float(expected.float().abs().max())
 
 
 @pytest.mark.parametrize("scripted", [False, True])

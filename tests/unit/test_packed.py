@@ -72,17 +72,29 @@ def test_a_bfloat16_load_packs_the_frame_loop_linears_and_computes_the_same(mode
 
 @needs_bf16
 def test_a_packed_bfloat16_synthesizer_speaks_like_the_plain_one(model_dir):
+    # The prompt's first scores through the whole talker, packed and plain, within bfloat16's
+    # precision (not its greedy codes: a near tie may fall either way on another CPU's rounding).
+    from qwentts_cli.generate.prompt import build_prompt
+
     s = Synthesizer.from_pretrained(str(model_dir), dtype="bfloat16")
     assert any(isinstance(m, PackedLinear) for m in s.talker.modules())
+    req = s.resolve(language="english")
+    ids = torch.tensor([s.prompt_ids("Hello there.")])
+
+    def first_logits(talker) -> torch.Tensor:
+        p = build_prompt(talker, s.config, ids, req.language_id, None)
+        talker.model.setup_caches(p.embeds.shape[1] + 1, torch.bfloat16, torch.device("cpu"))
+        with torch.inference_mode():
+            return talker(p.embeds.to(torch.bfloat16), 0)[1][0].float()
+
+    packed_logits = first_logits(s.talker)
+    plain_logits = first_logits(load_talker(str(model_dir), s.config, torch.bfloat16, pack=False))
+    assert packed_logits.shape == plain_logits.shape
+    relative = float((packed_logits - plain_logits).norm() / plain_logits.norm())
+    assert relative < 0.02, relative
     codes = torch.stack(list(s.frames("Hello there.", language="english", sampling=s.greedy(), max_frames=6,
                                       ignore_eos=True)))
-    pack_off = load_talker(str(model_dir), s.config, torch.bfloat16, pack=False)
-    s.talker = pack_off
-    plain = torch.stack(list(s.frames("Hello there.", language="english", sampling=s.greedy(), max_frames=6,
-                                      ignore_eos=True)))
-    assert codes.shape == plain.shape and codes.shape[0] == 6
-    # Rounding may move a greedy pick on random weights; most codes agree.
-    assert float((codes == plain).float().mean()) >= 0.5
+    assert codes.shape == (6, 16) and int(codes.min()) >= 0
 
 
 def test_pack_talker_reports_each_copied_weight():

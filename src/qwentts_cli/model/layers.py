@@ -173,7 +173,8 @@ def grouped_matmul(a: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tenso
 
     The values of `a @ b` after b's heads are repeated `groups` times: each product is the same
     matrix product, with the same shapes and layout (only the batch strides differ), so the
-    result is the same bit for bit (tests/unit/test_layers.py)."""
+    result is the same bit for bit (checked in float32, tests/unit/test_layers.py; bfloat16 goes
+    through oneDNN, whose blocking could follow the batch count on another CPU)."""
     B, nh, T, _ = a.shape
     nkv, Y = b.shape[1], b.shape[3]
     a = a.view(B, nkv, groups, T, a.shape[3])
