@@ -76,10 +76,9 @@ def _date_words(day: int, month: int, year: int | str | None, case: str) -> str:
     """A year of two digits is read as written ('86 -> восемьдесят шестого, 06 -> ноль шестого):
     the century is the writer's to say, and the reader says the digits they see."""
     words = f"{ordinal(day, case, 'n')} {_MONTHS_GEN[month - 1]}"
-    if isinstance(year, str) and len(year) == 2:
-        words += f" {'ноль ' if year[0] == '0' else ''}{ordinal(int(year), 'g')} года"
-    elif year is not None:
-        words += f" {ordinal(int(year), 'g')} года"
+    if year is not None:
+        zero = "ноль " if isinstance(year, str) and len(year) == 2 and year[0] == "0" else ""
+        words += f" {zero}{ordinal(int(year), 'g')} года"
     return words
 
 
