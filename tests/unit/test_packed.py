@@ -1,9 +1,11 @@
-"""bfloat16 linears in oneDNN's layout (model/packed.py) and the loader's packing policy (load/pack.py).
+"""Weights in oneDNN's layout (model/packed.py) and the loaders' packing policies (load/pack.py):
+bfloat16 talker linears, float32 codec layers.
 
-A packed linear computes what F.linear computes, up to bfloat16 rounding (oneDNN may block the
+A packed layer computes what the plain op computes, up to rounding (oneDNN may block the
 reduction differently from the plain path, depending on the CPU and the row count), so these
-compare within bfloat16's precision; bit for bit is asserted only where the same op runs twice
-(scripted against eager, tests/unit/test_scripted.py).
+compare within bfloat16's or float32's precision; bit for bit is asserted only where the same op
+runs twice (scripted against eager, tests/unit/test_scripted.py). The packed codec is held to the
+official waveform at the tolerance every codec test uses (1e-4).
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qwentts_cli.load.pack import pack_talker, packs
+from conftest import load_case
+from qwentts_cli.load.codec import load_codec_decoder
+from qwentts_cli.load.pack import pack_codec, pack_talker, packs, packs_codec
 from qwentts_cli.load.talker import load_talker
 from qwentts_cli.model import packed
-from qwentts_cli.model.packed import PackedLinear
+from qwentts_cli.model.codec.layers import CausalConv1d
+from qwentts_cli.model.packed import PackedConv1d, PackedLinear, PackedMatrix
 from qwentts_cli.runtime import Synthesizer
 
 needs_bf16 = pytest.mark.skipif(not packed.available(), reason="oneDNN runs no bfloat16 on this CPU")
+needs_onednn = pytest.mark.skipif(not packed.float32_available(), reason="this torch has no oneDNN")
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     # bfloat16 keeps 8 bits: a few units of the last place of the largest output.
-    return a.dtype == b.dtype and a.shape == b.shape and float((a.float() - b.float()).abs().max()) <= \
-        4 * 2**-8 * float(b.float().abs().max())
+    return a.dtype == b.dtype and a.shape == b.shape and float((a.float() - b.float()).detach().abs().max()) <= \
+        4 * 2**-8 * float(b.float().detach().abs().max())
 
 
 @needs_bf16
@@ -40,9 +46,9 @@ def test_a_packed_linear_computes_the_linear(bias, shape):
     assert _close(y, F.linear(x, linear.weight, linear.bias))
 
 
-def test_only_bfloat16_cpu_weights_are_packed():
-    with pytest.raises(ValueError, match="bfloat16"):
-        PackedLinear(nn.Linear(8, 8))  # float32: its exact path stays F.linear
+def test_only_bfloat16_and_float32_cpu_weights_are_packed():
+    with pytest.raises(ValueError, match="bfloat16 or float32"):
+        PackedLinear(nn.Linear(8, 8).half())
 
 
 def test_the_policy_packs_only_plain_bfloat16_on_the_cpu():
@@ -106,3 +112,85 @@ def test_pack_talker_reports_each_copied_weight():
     assert pack_talker(stack, copied=seen.append) == 2
     assert [w is v for w, v in zip(seen, weights)] == [True, True]
     assert all(type(m) is PackedLinear for m in stack)
+
+
+# -- float32, the codec ----------------------------------------------------------------------
+
+
+def _close32(a: torch.Tensor, b: torch.Tensor) -> bool:
+    # float32 sums of a few hundred products, in another order: well under 1e-5 of the largest output.
+    return a.dtype == b.dtype == torch.float32 and a.shape == b.shape and \
+        float((a - b).abs().max()) <= 1e-5 * float(b.abs().max())
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(1, 96), (7, 96), (2, 3, 96)])
+def test_a_float32_packed_linear_computes_the_linear(shape):
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 160)
+    x = torch.randn(*shape)
+    with torch.inference_mode():
+        assert _close32(PackedLinear(linear, rows=16)(x), F.linear(x, linear.weight, linear.bias))
+
+
+@needs_onednn
+@pytest.mark.parametrize("frames", [1, 5, 40])
+def test_a_packed_matrix_is_the_transposed_convolutions_product(frames):
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose1d(24, 16, 8, stride=4)
+    x = torch.randn(2, frames, 24)
+    with torch.inference_mode():
+        m = PackedMatrix(conv, rows=16)
+        assert (m.in_channels, m.out_channels) == (24, 16) and torch.equal(m.bias, conv.bias)
+        assert _close32(m(x), torch.matmul(x, conv.weight.view(24, 16 * 8)))
+        assert _close32(m(x.transpose(1, 2).transpose(1, 2)), m(x))  # a transposed view reads the same
+
+
+@needs_onednn
+@pytest.mark.parametrize("dilation", [1, 3])
+@pytest.mark.parametrize("length", [1, 9, 300])
+def test_a_packed_conv1d_is_the_convolution(length, dilation):
+    torch.manual_seed(0)
+    conv = nn.Conv1d(32, 48, 7, dilation=dilation)
+    x = torch.randn(2, 32, length + 6 * dilation)
+    with torch.inference_mode():
+        y = PackedConv1d(conv, length=64)(x)
+        assert y.shape == (2, 48, length)
+        assert _close32(y, conv(x))
+
+
+def test_a_packed_conv1d_refuses_what_it_cannot_compute():
+    for conv in (nn.Conv1d(8, 8, 3, groups=2), nn.Conv1d(8, 8, 3, stride=2), nn.Conv1d(8, 8, 3, padding=1)):
+        with pytest.raises(ValueError, match="one group, stride 1 and no padding"):
+            PackedConv1d(conv, length=64)
+
+
+def test_the_codec_policy_packs_on_the_cpu_only():
+    assert packs_codec("cpu") == packed.float32_available()
+    assert not packs_codec("cuda") and not packs_codec("meta")
+
+
+@needs_onednn
+def test_a_packed_codec_decodes_the_official_waveform(model_dir, fixture_dir):
+    import numpy as np
+
+    loaded = load_codec_decoder(str(model_dir / "speech_tokenizer"))  # the default: the policy's packing
+    assert any(isinstance(m, PackedLinear) for m in loaded.modules())
+    codec = load_codec_decoder(str(model_dir / "speech_tokenizer"), pack=False)
+    assert not any(isinstance(m, (PackedLinear, PackedMatrix, PackedConv1d)) for m in codec.modules())
+    plain_convs = sum(1 for m in codec.modules() if isinstance(m, CausalConv1d) and m.conv.groups == 1)
+    linears = sum(1 for m in codec.modules() if type(m) is nn.Linear)
+    upsamplers = sum(1 for m in codec.modules() if type(m) is nn.ConvTranspose1d)
+    # Every linear, transposed convolution and one-group convolution (the fixture's are all small,
+    # so the size threshold is lifted to reach them).
+    assert pack_codec(codec, conv_min_bytes=0) == plain_convs + linears + upsamplers
+    assert not any(type(m) in (nn.Linear, nn.ConvTranspose1d) for m in codec.modules())
+    assert all(m.conv.groups > 1 for m in codec.modules() if isinstance(m, CausalConv1d) and type(m.conv) is nn.Conv1d)
+    case = "en_medium"
+    codes = torch.tensor(load_case(case)["codes"], dtype=torch.long)
+    expected = torch.from_numpy(np.load(fixture_dir / "golden" / case / "wav.npy").reshape(-1))
+    wav = codec.decode(codes)
+    assert wav.shape == expected.shape and float((wav - expected).abs().max()) < 1e-4
+    stream = codec.stream()
+    streamed = torch.cat([stream.push(codes[i : i + 3]) for i in range(0, codes.shape[0], 3)])
+    assert float((streamed - wav).abs().max()) < 1e-4

@@ -10,6 +10,7 @@ from torch import Tensor
 from qwentts_cli.config import CodecDecoderConfig
 from qwentts_cli.errors import CheckpointError
 from qwentts_cli.load.files import safetensors_files
+from qwentts_cli.load.pack import pack_codec, packs_codec
 from qwentts_cli.load.tensors import MappedTensors, assign_weights, read_tensors
 from qwentts_cli.model.codec import CodecDecoder
 
@@ -18,13 +19,15 @@ CODEBOOK_EPS = 1e-5
 
 
 def load_codec_decoder(speech_tokenizer_dir: str, dtype: torch.dtype = torch.float32,
-                       device: torch.device | str = "cpu") -> CodecDecoder:
+                       device: torch.device | str = "cpu", pack: bool | None = None) -> CodecDecoder:
     """The decoder of a checkpoint's speech_tokenizer folder (config.json + model.safetensors), ready to run.
 
     Only the `decoder.*` tensors are read; the encoder's (used to encode reference audio for
     voice cloning) are left in the file. The checkpoint holds plain weights (no weight_norm
     parametrizations: the official decoder is built from plain Conv1d/Linear layers); the one
     thing folded at load time is the codebooks, see `_fold_quantizer`.
+
+    `pack`: its float32 layers in oneDNN's layout (load/pack.py; None: where `packs_codec` says).
     """
     config = CodecDecoderConfig.from_json(os.path.join(speech_tokenizer_dir, "config.json"))
     prefix = "decoder."
@@ -34,7 +37,9 @@ def load_codec_decoder(speech_tokenizer_dir: str, dtype: torch.dtype = torch.flo
     with torch.device("meta"):
         decoder = CodecDecoder(config)
     assign_weights(decoder, tensors, dtype=dtype, device=device)
-    tensors.release_unused(decoder)  # the folded codebook statistics
+    if dtype is torch.float32 and (packs_codec(device) if pack is None else pack):
+        pack_codec(decoder)
+    tensors.release_unused(decoder)  # the folded codebook statistics, and the plain forms of packed weights
     # Buffers derived from the config, not stored in the file (left on the meta device so far).
     decoder.pre_transformer.init_rope(device)
     decoder.quantizer.init_offsets(device)

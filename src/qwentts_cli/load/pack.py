@@ -38,3 +38,40 @@ def pack_talker(talker: nn.Module, copied: Callable[[Tensor], None] | None = Non
         if copied is not None:
             copied(linear.weight)
     return len(names)
+
+
+# Codec convolutions packed from this many weight bytes: measured on the AMD EPYC of
+# docs/benchmark.md, the 1024 -> 1536 channel convolution (44 MB) runs 2-4x faster packed and the
+# 768-channel ones (16.5 MB) up to 1.7x at a streamed chunk's length, while packing the smaller
+# ones (384 channels and down, long inputs) made them slower.
+CODEC_CONV_MIN_BYTES = 8 << 20
+# The rows per call (frames x upsampling) and input length the packed layouts are chosen for:
+# a streamed chunk's, where the plain kernels lose the most.
+CODEC_ROWS, CODEC_LENGTH = 16, 64
+
+
+def packs_codec(device: torch.device | str) -> bool:
+    """Whether a float32 codec loaded on `device` gets packed layers (`pack=None` in the codec loaders)."""
+    return torch.device(device).type == "cpu" and packed.float32_available()
+
+
+def pack_codec(codec: nn.Module, conv_min_bytes: int = CODEC_CONV_MIN_BYTES) -> int:
+    """Replace the float32 codec's linears, transposed convolutions (their one matmul) and large
+    convolutions with packed ones (model/packed.py); returns how many. `conv_min_bytes=0` packs
+    every convolution of one group (tests)."""
+    from qwentts_cli.model.codec.layers import CausalConv1d, CausalConvTranspose1d
+
+    swaps = []
+    for name, sub in codec.named_modules():
+        if type(sub) is nn.Linear and sub.weight.dtype is torch.float32:
+            swaps.append((name, lambda m: packed.PackedLinear(m, CODEC_ROWS)))
+        elif isinstance(sub, CausalConvTranspose1d) and isinstance(sub.conv, nn.ConvTranspose1d):
+            swaps.append((name + ".conv", lambda m: packed.PackedMatrix(m, CODEC_ROWS)))
+        elif (isinstance(sub, CausalConv1d) and type(sub.conv) is nn.Conv1d and sub.conv.groups == 1
+              and sub.conv.weight.numel() * sub.conv.weight.element_size() >= conv_min_bytes):
+            swaps.append((name + ".conv", lambda m: packed.PackedConv1d(m, CODEC_LENGTH)))
+    for name, make in swaps:
+        parent_name, _, attr = name.rpartition(".")
+        parent = codec.get_submodule(parent_name) if parent_name else codec
+        setattr(parent, attr, make(getattr(parent, attr)))
+    return len(swaps)

@@ -12,7 +12,7 @@ from torch import nn
 from qwentts_cli.config import CodecDecoderConfig, TTSConfig
 from qwentts_cli.load.fusion import fuse_projections
 from qwentts_cli.load.presets import CODEC_SHAPE
-from qwentts_cli.load.pack import pack_talker, packs
+from qwentts_cli.load.pack import pack_codec, pack_talker, packs, packs_codec
 from qwentts_cli.load.quantize import quantize_talker
 from qwentts_cli.model.codec import OFFICIAL_SEGMENTATION, CodecDecoder, Segmentation
 from qwentts_cli.model.talker import Talker
@@ -58,7 +58,10 @@ def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, qu
         quantize_talker(talker, quantize)
     if packs(dtype, device, quantize) if pack is None else pack:
         pack_talker(talker)
-    return talker, random_codec(torch.float32, device, seed + 1)
+    codec = random_codec(torch.float32, device, seed + 1)
+    if pack is not False and packs_codec(device):  # as load_codec_decoder does
+        pack_codec(codec)
+    return talker, codec
 
 
 def random_codec_decoder(config: CodecDecoderConfig, seed: int = 0, dtype: torch.dtype = torch.float32,

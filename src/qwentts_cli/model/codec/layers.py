@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from qwentts_cli.config import CodecDecoderConfig
 from qwentts_cli.model.codec.state import BlockState, ConvTail, KVWindow, Overlap, EMPTY_SLOT
 from qwentts_cli.model.layers import MLP, Attention, RMSNorm, RotaryTable
+from qwentts_cli.model.packed import PackedMatrix
 
 
 def building_on_meta(device: torch.device | str | None) -> bool:
@@ -75,8 +76,12 @@ class CausalConvTranspose1d(nn.Module):
     def forward(self, x: Tensor, overlap: Overlap | None) -> Tensor:
         B, C_in, T = x.shape
         C_out, S = self.conv.out_channels, self.stride
-        w = self.conv.weight.view(C_in, C_out * self.taps * S)  # (C_in, C_out, K) is contiguous
-        cols = torch.matmul(x.transpose(1, 2), w).view(B, T, C_out, self.taps, S)
+        if isinstance(self.conv, PackedMatrix):  # the same product, its matrix packed at load (load/pack.py)
+            cols = self.conv(x.transpose(1, 2))
+        else:
+            w = self.conv.weight.view(C_in, C_out * self.taps * S)  # (C_in, C_out, K) is contiguous
+            cols = torch.matmul(x.transpose(1, 2), w)
+        cols = cols.view(B, T, C_out, self.taps, S)
         y = cols[:, :, :, 0] + self.conv.bias.view(1, 1, C_out, 1)  # (B, T, C_out, S)
         if self.taps == 2:
             spill = cols[:, :, :, 1]  # (B, T, C_out, S): lands on the next frame's samples
