@@ -55,10 +55,13 @@ def packs_codec(device: torch.device | str) -> bool:
     return torch.device(device).type == "cpu" and packed.float32_available()
 
 
-def pack_codec(codec: nn.Module, conv_min_bytes: int = CODEC_CONV_MIN_BYTES) -> int:
+def pack_codec(codec: nn.Module, conv_min_bytes: int = CODEC_CONV_MIN_BYTES,
+               copied: Callable[[Tensor], None] | None = None) -> int:
     """Replace the float32 codec's linears, transposed convolutions (their one matmul) and large
     convolutions with packed ones (model/packed.py); returns how many. `conv_min_bytes=0` packs
-    every convolution of one group (tests)."""
+    every convolution of one group (tests). `copied(weight)` is told of each plain weight packed,
+    as in pack_talker: a loader releases its pages then, so that the plain and packed forms of
+    the whole codec (0.46 GB each at the real size) are never resident together."""
     from qwentts_cli.model.codec.layers import CausalConv1d, CausalConvTranspose1d
 
     swaps = []
@@ -73,5 +76,8 @@ def pack_codec(codec: nn.Module, conv_min_bytes: int = CODEC_CONV_MIN_BYTES) -> 
     for name, make in swaps:
         parent_name, _, attr = name.rpartition(".")
         parent = codec.get_submodule(parent_name) if parent_name else codec
-        setattr(parent, attr, make(getattr(parent, attr)))
+        plain = getattr(parent, attr)
+        setattr(parent, attr, make(plain))
+        if copied is not None:
+            copied(plain.weight)
     return len(swaps)

@@ -92,8 +92,8 @@ class PackedMatrix(nn.Module):
         c_in = conv.in_channels
         matrix = conv.weight.detach().reshape(c_in, -1)  # (C_in, C_out * kernel)
         self.in_channels, self.out_channels = c_in, conv.out_channels
-        self.register_buffer("weight", torch.ops.mkldnn._reorder_linear_weight(matrix.t().contiguous(), rows),
-                             persistent=False)
+        # (The reorder reads the transposed view as it is: no plain copy of the matrix is made.)
+        self.register_buffer("weight", torch.ops.mkldnn._reorder_linear_weight(matrix.t(), rows), persistent=False)
         self.register_buffer("bias", conv.bias.detach(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
