@@ -51,7 +51,8 @@ def random_codec(dtype: torch.dtype = torch.float32, device: torch.device | str 
 def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, quantize: str | None = None,
                  seed: int = 0, pack: bool | None = None) -> tuple[Talker, CodecDecoder]:
     """A talker and codec of a preset's shape (presets.preset_config) with random weights, ready to
-    run as loaded ones (`pack` as in load_talker)."""
+    run as loaded ones (`pack` as in load_talker for the talker; the codec is packed as
+    load_codec_decoder packs it, unless `pack` is False)."""
     talker = random_talker(config, dtype, device, seed)
     fuse_projections(talker)
     if quantize:
