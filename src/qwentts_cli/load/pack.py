@@ -30,14 +30,21 @@ def pack_talker(talker: nn.Module, copied: Callable[[Tensor], None] | None = Non
     names = [name for name, sub in talker.named_modules()
              if type(sub) is nn.Linear and not name.startswith("text_projection")
              and sub.weight.dtype is torch.bfloat16 and sub.weight.device.type == "cpu"]
-    for name in names:
+    return _swap(talker, [(name, packed.PackedLinear) for name in names], copied)
+
+
+def _swap(root: nn.Module, swaps: list[tuple[str, Callable[[nn.Module], nn.Module]]],
+          copied: Callable[[Tensor], None] | None) -> int:
+    """Replace each submodule `name` of `root` with `make(it)`, one at a time, telling `copied` of
+    each plain weight replaced; returns how many."""
+    for name, make in swaps:
         parent_name, _, attr = name.rpartition(".")
-        parent = talker.get_submodule(parent_name) if parent_name else talker
-        linear = getattr(parent, attr)
-        setattr(parent, attr, packed.PackedLinear(linear))
+        parent = root.get_submodule(parent_name) if parent_name else root
+        plain = getattr(parent, attr)
+        setattr(parent, attr, make(plain))
         if copied is not None:
-            copied(linear.weight)
-    return len(names)
+            copied(plain.weight)
+    return len(swaps)
 
 
 # Codec convolutions packed from this many weight bytes: measured on the AMD EPYC of
@@ -73,11 +80,4 @@ def pack_codec(codec: nn.Module, conv_min_bytes: int = CODEC_CONV_MIN_BYTES,
         elif (isinstance(sub, CausalConv1d) and type(sub.conv) is nn.Conv1d and sub.conv.groups == 1
               and sub.conv.weight.numel() * sub.conv.weight.element_size() >= conv_min_bytes):
             swaps.append((name + ".conv", lambda m: packed.PackedConv1d(m, CODEC_LENGTH)))
-    for name, make in swaps:
-        parent_name, _, attr = name.rpartition(".")
-        parent = codec.get_submodule(parent_name) if parent_name else codec
-        plain = getattr(parent, attr)
-        setattr(parent, attr, make(plain))
-        if copied is not None:
-            copied(plain.weight)
-    return len(swaps)
+    return _swap(codec, swaps, copied)

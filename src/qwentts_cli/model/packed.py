@@ -75,10 +75,6 @@ class PackedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-
-
 class PackedMatrix(nn.Module):
     """y = x @ M for a plain (K, N) matrix M, held transposed in oneDNN's layout: a bias-free packed linear.
 
@@ -97,7 +93,7 @@ class PackedMatrix(nn.Module):
         self.register_buffer("bias", conv.bias.detach(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return _linear(x.contiguous(), self.weight, None)
+        return packed_linear(x.contiguous(), self.weight, None)
 
 
 class PackedConv1d(nn.Module):
