@@ -13,6 +13,7 @@ from qwentts_cli.errors import CheckpointError, UnsupportedConfigError
 from qwentts_cli.load.codec import load_codec_decoder
 from qwentts_cli.load.random import random_codec_decoder
 from qwentts_cli.model.codec import Segmentation
+from qwentts_cli.model.codec import decoder as decoder_module
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,24 @@ def test_batch_decode_equals_single(codec):
     wav = codec.decode(batch)
     assert torch.allclose(wav[0], codec.decode(a[:n]), atol=5e-5, rtol=0)
     assert torch.allclose(wav[1], codec.decode(b[:n]), atol=5e-5, rtol=0)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 20])
+def test_upsampling_in_pieces_is_the_one_pass_result(codec, batch, monkeypatch):
+    # forward runs the upsampling half over at most WAVEFORM_ROW_FRAMES rows x frames per call on
+    # the CPU (batch 20: one frame at a time), carrying its state: the one-pass audio within rounding.
+    codes = torch.randint(0, 2048, (batch, 16, 37), generator=torch.Generator().manual_seed(batch))
+    with torch.inference_mode():
+        state = codec.new_state(batch)
+        one_pass = codec.to_waveform(codec.to_latent(codes, state), state)
+        calls = []
+        to_waveform = codec.to_waveform
+        monkeypatch.setattr(codec, "to_waveform", lambda h, s: calls.append(h.shape[-1]) or to_waveform(h, s))
+        pieced = codec(codes, codec.new_state(batch))
+    step = max(1, decoder_module.WAVEFORM_ROW_FRAMES // batch)
+    assert calls == [min(step, 37 - i) for i in range(0, 37, step)]
+    assert pieced.shape == one_pass.shape == (batch, 37 * codec.frame_samples)
+    assert torch.allclose(pieced, one_pass, atol=5e-5, rtol=0)
 
 
 @pytest.mark.parametrize(
