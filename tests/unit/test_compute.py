@@ -81,6 +81,26 @@ def test_the_server_loads_steps_and_decodes_on_its_compute_thread(model_dir, mon
         service.close()
 
 
+def test_served_audio_is_decoded_in_growing_chunks(model_dir):
+    # As synth --stream: the first frame alone (time to first byte), then decodes doubling up to
+    # STREAM_MAX_CHUNK_FRAMES. Decoding every frame alone cost the server twice the codec time.
+    from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES
+    from qwentts_cli.runtime import chunk_schedule
+
+    service = SpeechService(ServeSettings(model=str(model_dir), slots=1))
+    try:
+        service.load()
+        request, stream = service.speech(SpeechFields(input="Hello there, this is a longer sentence to speak.",
+                                                      voice=service.voices()[0]["name"], greedy=True, max_frames=40))
+        sizes = [len(chunk.frames) for chunk in service.audio(request, stream) if len(chunk.frames)]
+    finally:
+        service.close()
+    assert sum(sizes) > 1 + 2 + 4 + STREAM_MAX_CHUNK_FRAMES  # long enough to reach the largest chunk
+    schedule = chunk_schedule(1, STREAM_MAX_CHUNK_FRAMES)
+    expected = [next(schedule) for _ in sizes]
+    assert sizes[:-1] == expected[:-1] and 0 < sizes[-1] <= expected[-1]
+
+
 def test_close_waits_for_the_running_work_and_cancels_the_queued():
     from concurrent.futures import CancelledError
 

@@ -150,7 +150,7 @@ class SpeechService:
 
     def speech(self, fields: SpeechFields):
         """(resolved request, submitted Stream) for one request; raises QwenTTSError (400/404) or QueueFull."""
-        from qwentts_cli.request import SynthesisRequest
+        from qwentts_cli.request import STREAM_MAX_CHUNK_FRAMES, SynthesisRequest
         from qwentts_cli.server.scheduler import Stream
 
         synth, cfg = self.synth, self.synth.config
@@ -178,9 +178,12 @@ class SpeechService:
         overrides = {k: getattr(fields, k) for k in ("temperature", "top_k", "top_p", "repetition_penalty",
                                                      "subtalker_temperature", "subtalker_top_k", "subtalker_top_p")}
         sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
+        # Audio leaves after the first frame, then in decodes that double up to STREAM_MAX_CHUNK_FRAMES,
+        # as `synth --stream` sends it: one frame per decode costs twice the codec time per frame.
         request = synth.resolve(SynthesisRequest(
             speaker=speaker, voice=voice, language=fields.language, instruct=instruct, sampling=sampling,
-            seed=fields.seed, max_frames=fields.max_frames, max_frames_per_token=8.0))
+            seed=fields.seed, max_frames=fields.max_frames, max_frames_per_token=8.0,
+            chunk_frames=1, max_chunk_frames=STREAM_MAX_CHUNK_FRAMES))
         pieces = self._pieces(fields, request.language)
         seed = request.seed
 
