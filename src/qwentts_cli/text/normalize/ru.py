@@ -173,9 +173,14 @@ def _year(m: re.Match) -> str | None:
 
 
 # A year with no "году" after it: "это было в 2020." -> в две тысячи двадцатом. Only where the
-# sentence or clause ends after it (or "не" follows), so that "в 2000 раз" stays a count.
+# sentence or clause ends after it (or "не", a conjunction or a pronoun follows), so that
+# "в 2000 раз" stays a count.
 # (Not after до/с/около/после: "от 1500 до 2000." is an amount more often than a year.)
 _BARE_YEAR_CASES = {"в": "p", "во": "p", "о": "p", "об": "p", "к": "d"}
+# Words that end the year's phrase as punctuation does: a conjunction ("в 2005 и в 1990") or a
+# pronoun beginning the clause ("в 1990 он переехал"); but "в 2000 и более раз" is a count.
+_YEAR_ENDS_BEFORE = "и|или|а|но|я|ты|он|она|оно|мы|вы|они"
+_COUNT_GOES_ON = "более|менее|больше|меньше|свыше"
 
 
 def _bare_year(m: re.Match) -> str | None:
@@ -437,7 +442,8 @@ RULES = [
         rf"(?P<w>годами|годах|годам|годов|годом|годе|году|года|годы|год|гг\.|г\.)(?!\w)"), _year),
     Rule("bare year", re.compile(
         rf"(?<![\w])(?P<p>[Вв]о?|[Оо]б?|[Кк]){SP}(?P<y>\d{{4}})"
-        rf"(?={SP}*(?:[.,;:!?)…]|$|{SP}не(?!\w)))"), _bare_year),
+        rf"(?={SP}*(?:[.,;:!?)…]|$)|{SP}(?:не|{_YEAR_ENDS_BEFORE})(?!\w)(?!{SP}(?:{_COUNT_GOES_ON})(?!\w)))"),
+        _bare_year),
     Rule("century", re.compile(
         rf"(?<![\w.,])(?P<a>{ROMAN_RE}|\d{{1,2}})(?:{SP}?{RANGE_DASH}{SP}?(?P<b>{ROMAN_RE}|\d{{1,2}}))?{SP}"
         r"(?P<w>век[а-я]*|столети[а-я]+|тысячелети[а-я]+|вв\.|в\.)(?!\w)"), _century),
