@@ -56,7 +56,8 @@ _ENDINGS: tuple[tuple[str, tuple[Analysis, ...]], ...] = (
     ("ью", _a("ifS")),
     ("мя", _a("nnS anS")),
     ("у", _a("dmS dnS afS")), ("ю", _a("dmS dnS afS")),
-    ("а", _a("nfS gmS gnS")), ("я", _a("nfS gmS gnS")),
+    # -а/-я is also the plural of neuter nouns (места, поля) and of some masculine ones (дома).
+    ("а", _a("nfS gmS gnS n*P a*P")), ("я", _a("nfS gmS gnS n*P a*P")),
     ("ы", _a("gfS n*P a*P")), ("и", _a("gfS n*P a*P dfS pfS")),
     ("е", _a("p*S dfS nnS")),
     ("о", _a("nnS anS")), ("ё", _a("nnS anS")),
