@@ -37,7 +37,7 @@ def load_codec_decoder(speech_tokenizer_dir: str, dtype: torch.dtype = torch.flo
     with torch.device("meta"):
         decoder = CodecDecoder(config)
     assign_weights(decoder, tensors, dtype=dtype, device=device)
-    if dtype is torch.float32 and (packs_codec(device) if pack is None else pack):
+    if dtype is torch.float32 and packs_codec(device, pack):
         pack_codec(decoder, copied=tensors.release_copied)
     tensors.release_unused(decoder)  # the folded codebook statistics, and the plain forms of packed weights
     # Buffers derived from the config, not stored in the file (left on the meta device so far).

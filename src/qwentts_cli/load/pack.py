@@ -57,8 +57,11 @@ CODEC_CONV_MIN_BYTES = 8 << 20
 CODEC_ROWS, CODEC_LENGTH = 16, 64
 
 
-def packs_codec(device: torch.device | str) -> bool:
-    """Whether a float32 codec loaded on `device` gets packed layers (`pack=None` in the codec loaders)."""
+def packs_codec(device: torch.device | str, pack: bool | None = None) -> bool:
+    """Whether a float32 codec loaded on `device` gets packed layers: `pack` where a caller says
+    (the codec loaders' `pack`), else on a CPU whose torch runs float32 through oneDNN."""
+    if pack is not None:
+        return pack
     return torch.device(device).type == "cpu" and packed.float32_available()
 
 

@@ -51,8 +51,7 @@ def random_codec(dtype: torch.dtype = torch.float32, device: torch.device | str 
 def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, quantize: str | None = None,
                  seed: int = 0, pack: bool | None = None) -> tuple[Talker, CodecDecoder]:
     """A talker and codec of a preset's shape (presets.preset_config) with random weights, ready to
-    run as loaded ones (`pack` as in load_talker for the talker; the codec is packed as
-    load_codec_decoder packs it, unless `pack` is False)."""
+    run as loaded ones (`pack` as in load_talker and load_codec_decoder)."""
     talker = random_talker(config, dtype, device, seed)
     fuse_projections(talker)
     if quantize:
@@ -60,7 +59,7 @@ def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, qu
     if packs(dtype, device, quantize) if pack is None else pack:
         pack_talker(talker)
     codec = random_codec(torch.float32, device, seed + 1)
-    if pack is not False and packs_codec(device):  # as load_codec_decoder does
+    if packs_codec(device, pack):  # the codec loader's policy
         pack_codec(codec)
     return talker, codec
 
