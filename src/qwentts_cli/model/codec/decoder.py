@@ -72,7 +72,7 @@ PRIME_TAIL_FRAMES = 16
 # in the last block (96 channels x 1920 samples, float32), so 16 row-frames keep a layer's input
 # and output within a 32 MB L3; a one-shot pass over a 300-frame segment (220 MB per activation)
 # streams every layer through DRAM instead. Measured on the AMD EPYC (Zen 5) of docs/benchmark.md:
-# 51.6 -> 22.4 ms per frame for 300 frames, 52 -> 24 ms per row-frame for 8 rows x 25 frames,
+# 51.6 -> 22.9 ms per frame for 300 frames, 52.2 -> 24.7 ms per row-frame for 8 rows x 25 frames,
 # and no change at 16 row-frames or fewer. On a GPU the whole pass is one launch, as before.
 WAVEFORM_ROW_FRAMES = 16
 
