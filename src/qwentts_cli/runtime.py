@@ -66,9 +66,9 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def resolve_dtype(dtype: str) -> torch.dtype:
+def resolve_dtype(dtype: str, param: str = "dtype") -> torch.dtype:
     if dtype not in DTYPES:
-        raise UnknownChoice("dtype", dtype, list(DTYPES))
+        raise UnknownChoice(param, dtype, list(DTYPES))
     return DTYPES[dtype]
 
 
@@ -213,28 +213,34 @@ class Synthesizer:
 
     @classmethod
     def from_pretrained(cls, model: str | None = None, device: str = "cpu", dtype: str = "float32",
-                        quantize: str | None = None, graphs: bool | None = None) -> "Synthesizer":
+                        quantize: str | None = None, graphs: bool | None = None,
+                        codec_dtype: str = "float32") -> "Synthesizer":
         """Load a checkpoint (directory or Hugging Face repo id; None: the default model).
 
         `random:0.6b` / `random:1.7b` build the published shapes with random weights (timings only).
         `quantize` ("int8", "int8-weight"; CPU only) makes the per-frame linears int8.
         `graphs`: the frame steps as CUDA graphs (default: on a GPU; see generate/graphs.py).
+        `codec_dtype`: the speech decoder's weights. float32 (the default) is the official waveform
+        within 1e-4; bfloat16 decodes ~1.7x faster on CPUs with bf16 instructions but drifts
+        (docs/benchmark.md, "A bfloat16 codec"). The codes do not depend on it.
         """
         from qwentts_cli.load.checkpoint import open_checkpoint
 
-        return cls.load(open_checkpoint(model), device, dtype, quantize, graphs)
+        return cls.load(open_checkpoint(model), device, dtype, quantize, graphs, codec_dtype)
 
     @classmethod
     def load(cls, checkpoint: Checkpoint, device: str = "cpu", dtype: str = "float32",
-             quantize: str | None = None, graphs: bool | None = None) -> "Synthesizer":
+             quantize: str | None = None, graphs: bool | None = None,
+             codec_dtype: str = "float32") -> "Synthesizer":
         """Load the weights of a checkpoint already found and parsed (load/checkpoint.open_checkpoint)."""
         dev, dt = resolve_device(device), resolve_dtype(dtype)
+        codec_dt = resolve_dtype(codec_dtype, "codec_dtype")
         check_quantize(quantize, dev)
         config = checkpoint.config
         if checkpoint.random_size is not None:
             from qwentts_cli.load.random import random_model
 
-            talker, codec = random_model(config, dt, dev, quantize)
+            talker, codec = random_model(config, dt, dev, quantize, codec_dtype=codec_dt)
             tokenizer = load_tokenizer(None)
         else:
             from qwentts_cli.load.codec import load_codec_decoder
@@ -242,9 +248,8 @@ class Synthesizer:
 
             tokenizer = load_tokenizer(checkpoint.path)
             talker = load_talker(checkpoint.path, config, dt, dev, quantize=quantize)
-            # The codec stays float32: it is a small share of the time and its output is the audio itself.
-            codec = load_codec_decoder(os.path.join(checkpoint.path, "speech_tokenizer"), dtype=torch.float32,
-                                       device=dev)
+            # float32 unless asked: its output is the audio itself, and only float32 is the official's.
+            codec = load_codec_decoder(os.path.join(checkpoint.path, "speech_tokenizer"), dtype=codec_dt, device=dev)
         return cls(checkpoint.path, config, checkpoint.sampling, talker, codec, tokenizer, dev, dt, graphs)
 
     # -- requests and inputs --------------------------------------------------------------

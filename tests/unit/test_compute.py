@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from qwentts_cli.model.codec.decoder import CodecStream
 from qwentts_cli.compute import ComputeThread
@@ -130,3 +131,26 @@ def test_close_waits_for_the_running_work_and_cancels_the_queued():
     assert results == {"running": "done", "queued": "cancelled"} and not compute._thread.is_alive()
     with pytest.raises(CancelledError):
         compute.run(lambda: "too late")
+
+
+def test_the_server_decodes_with_the_codec_dtype_it_was_given(model_dir):
+    # `serve --codec-dtype bfloat16`: the same codes as float32, from a bfloat16 codec.
+    import numpy as np
+
+    audio, codes = {}, {}
+    for codec_dtype in ("float32", "bfloat16"):
+        service = SpeechService(ServeSettings(model=str(model_dir), slots=1, codec_dtype=codec_dtype))
+        try:
+            service.load()
+            assert {p.dtype for p in service.synth.codec.parameters()} == {getattr(torch, codec_dtype)}
+            request, stream = service.speech(SpeechFields(input="Hello there.", voice=service.voices()[0]["name"],
+                                                          greedy=True, max_frames=12))
+            chunks = list(service.audio(request, stream))
+        finally:
+            service.close()
+        audio[codec_dtype] = np.concatenate([c.samples for c in chunks])
+        codes[codec_dtype] = np.concatenate([c.frames for c in chunks])
+    np.testing.assert_array_equal(codes["bfloat16"], codes["float32"])
+    assert audio["bfloat16"].shape == audio["float32"].shape
+    error = np.sqrt(np.mean((audio["bfloat16"] - audio["float32"]) ** 2)) / np.sqrt(np.mean(audio["float32"] ** 2))
+    assert 1e-3 < error < 0.2

@@ -94,7 +94,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
           stream: bool = False, chunk_frames: int = 1, max_chunk_frames: int = STREAM_MAX_CHUNK_FRAMES,
           dtype: str = "float32", device: str = "cpu",
           language: str = "russian", speaker: str | None = None, threads: int | None = None,
-          quantize: str | None = None, graphs: bool | None = None,
+          quantize: str | None = None, graphs: bool | None = None, codec_dtype: str = "float32",
           progress: Callable[[str], None] = lambda message: None, ref_audio: str | None = None,
           ref_text: str | None = None, x_vector_only: bool = False, batches: list[int] | None = None) -> dict:
     """Load once, then time every text; returns a JSON-ready dict. `progress` hears each stage as it starts.
@@ -107,9 +107,11 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
     dev = resolve_device(device)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    progress(f"loading {model or 'the default model'} ({dtype}{', ' + quantize if quantize else ''}, {dev})")
+    codec_note = f", codec {codec_dtype}" if codec_dtype != "float32" else ""
+    progress(f"loading {model or 'the default model'} ({dtype}{', ' + quantize if quantize else ''}{codec_note}, {dev})")
     t = clock(dev)
-    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize, graphs=graphs)
+    synth = Synthesizer.from_pretrained(model, device=str(dev), dtype=dtype, quantize=quantize, graphs=graphs,
+                                        codec_dtype=codec_dtype)
     load_s = clock(dev) - t
     voice, voice_times = None, None
     if ref_audio is not None:
@@ -158,6 +160,7 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "dtype": dtype,
         "quantize": quantize,
+        "codec_dtype": codec_dtype,
         "cuda_graphs": synth.frame_generator.uses_graphs(dev),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),

@@ -25,7 +25,7 @@ from typing import Optional
 
 import typer
 
-from qwentts_cli.cli.options import DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.cli.options import CODEC_DTYPE_HELP, DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
 from qwentts_cli.errors import OutputError, QwenTTSError, QwenTTSWarning, UsageError
 
 FORMATS = ("wav", "flac", "ogg")
@@ -54,6 +54,7 @@ def batch(
     guard: bool = typer.Option(True, "--guard/--no-guard", help="The run-on guard (--no-guard: only the frame cap)."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
+    codec_dtype: str = typer.Option("float32", "--codec-dtype", help=CODEC_DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     batch_size: int = typer.Option(
@@ -85,6 +86,10 @@ def batch(
 
     if batch_size < 1:
         raise UsageError(f"--batch must be at least 1, not {batch_size}")
+    from qwentts_cli.runtime import resolve_dtype
+
+    resolve_dtype(dtype)  # bad names, before any file is read or made
+    resolve_dtype(codec_dtype, "codec_dtype")
     if workers > 1 and ray_address is None:
         raise UsageError("--workers goes with --ray (one process runs one model; add --ray local)")
     if ray_address is not None:
@@ -116,14 +121,16 @@ def batch(
                     model=checkpoint.path, quantize=quantize, dtype=dtype, device=device)
     if subtitles:  # only then part of the fingerprint: a rerun asking for cues redoes the items made without
         defaults["subtitles"] = True
+    if codec_dtype != "float32":  # likewise: the audio of a float32 codec, made before the option existed, is kept
+        defaults["codec_dtype"] = codec_dtype
     if ray_address is not None:
         from qwentts_cli.cli.batch_ray import run_ray
 
         run_ray(ray_address, workers, checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize,
-                dtype=dtype, device=device, threads=threads, batch=batch_size)
+                dtype=dtype, codec_dtype=codec_dtype, device=device, threads=threads, batch=batch_size)
         return
-    _run(checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize, dtype=dtype, device=device,
-         threads=threads, batch=batch_size)
+    _run(checkpoint, items, out_dir, manifest_target, defaults, quantize=quantize, dtype=dtype,
+         codec_dtype=codec_dtype, device=device, threads=threads, batch=batch_size)
 
 
 def _read_input(input: str) -> bytes:
@@ -211,11 +218,12 @@ class ItemSpeaker:
     """The model, loaded once, and the items spoken into files in `out_dir`: the local run's and
     each Ray worker's (cli/batch_ray.py) one engine."""
 
-    def __init__(self, checkpoint, defaults: dict, out_dir: Path, *, quantize, dtype, device, batch: int = 1):
+    def __init__(self, checkpoint, defaults: dict, out_dir: Path, *, quantize, dtype, device, batch: int = 1,
+                 codec_dtype: str = "float32"):
         from qwentts_cli.runtime import Synthesizer
 
         self.defaults, self.out_dir, self.batch = defaults, out_dir, batch
-        self.synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize)
+        self.synth = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize, codec_dtype=codec_dtype)
         self.sampling = self.synth.greedy() if defaults["greedy"] else self.synth.sampling
         self.voices: dict = {}
 
@@ -378,8 +386,8 @@ class Recorder:
             raise typer.Exit(1)
 
 
-def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, device, threads,
-         batch: int = 1) -> None:
+def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, quantize, dtype, codec_dtype, device,
+         threads, batch: int = 1) -> None:
     import torch
 
     from qwentts_cli.cli.signals import Interrupted, interruptible
@@ -387,7 +395,8 @@ def _run(checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *, q
     if threads:
         torch.set_num_threads(threads)
     previous = _previous(out_dir / MANIFEST)
-    speaker = ItemSpeaker(checkpoint, defaults, out_dir, quantize=quantize, dtype=dtype, device=device, batch=batch)
+    speaker = ItemSpeaker(checkpoint, defaults, out_dir, quantize=quantize, dtype=dtype, device=device, batch=batch,
+                          codec_dtype=codec_dtype)
     recorder = Recorder(items, out_dir, manifest_target, previous)
     status = 0
     try:

@@ -32,7 +32,7 @@ class _Worker:
     Ray Data builds it on the actor's main thread and calls it from a thread pool: both go
     through one compute thread (compute.py), so that torch runs one OpenMP team."""
 
-    def __init__(self, model: str, defaults: dict, out_dir: str, quantize, dtype: str, device: str,
+    def __init__(self, model: str, defaults: dict, out_dir: str, quantize, dtype: str, codec_dtype: str, device: str,
                  threads: int, batch: int):
         from qwentts_cli.compute import ComputeThread
 
@@ -44,7 +44,7 @@ class _Worker:
 
             torch.set_num_threads(threads)  # on the thread that computes: OpenMP's count is per thread
             return ItemSpeaker(open_checkpoint(model), defaults, Path(out_dir), quantize=quantize, dtype=dtype,
-                               device=device, batch=batch)
+                               codec_dtype=codec_dtype, device=device, batch=batch)
 
         self.compute = ComputeThread()
         self.speaker = self.compute.run(load)
@@ -79,7 +79,7 @@ def check_address(address: str) -> None:
 
 
 def run_ray(address: str, workers: int, checkpoint, items, out_dir: Path, manifest_target, defaults: dict, *,
-            quantize, dtype: str, device: str, threads: int | None, batch: int) -> None:
+            quantize, dtype: str, codec_dtype: str, device: str, threads: int | None, batch: int) -> None:
     from qwentts_cli.cli.batch import MANIFEST, Recorder, _previous, done_before
     from qwentts_cli.cli.signals import Interrupted, interruptible
 
@@ -111,7 +111,8 @@ def run_ray(address: str, workers: int, checkpoint, items, out_dir: Path, manife
                     _Worker, batch_size=max(1, batch), num_cpus=cpus, num_gpus=1 if gpu else 0, max_restarts=0,
                     compute=ray.data.ActorPoolStrategy(size=workers),
                     fn_constructor_kwargs=dict(model=checkpoint.path, defaults=defaults, out_dir=str(out_dir),
-                                               quantize=quantize, dtype=dtype, device=device, threads=cpus,
+                                               quantize=quantize, dtype=dtype, codec_dtype=codec_dtype,
+                                               device=device, threads=cpus,
                                                batch=batch))
                 for row in results.iter_rows():
                     recorder.record(int(row["n"]), json.loads(row["entry"]))

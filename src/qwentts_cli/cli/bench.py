@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from qwentts_cli.cli.options import CUDA_GRAPHS_HELP, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.cli.options import CODEC_DTYPE_HELP, CUDA_GRAPHS_HELP, MODEL_HELP, QUANTIZE_HELP
 from qwentts_cli.errors import UsageError
 
 
@@ -29,6 +29,7 @@ def bench(
     x_vector_only: bool = typer.Option(False, "--x-vector-only", help="Clone from the speaker embedding alone."),
     dtype: str = typer.Option("float32", "--dtype"),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
+    codec_dtype: str = typer.Option("float32", "--codec-dtype", help=CODEC_DTYPE_HELP),
     device: str = typer.Option("cpu", "--device"),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
@@ -50,6 +51,8 @@ def bench(
       qwentts bench --model ./models/0.6b --frames 25 --compare-official
 
       qwentts bench --model random:0.6b --quantize int8 --batch 1,2,4,8 --texts medium
+
+      qwentts bench --model random:0.6b --quantize int8 --codec-dtype bfloat16 --batch 8
     """
     import json
 
@@ -65,6 +68,10 @@ def bench(
             raise UsageError(f"unknown text set '{','.join(unknown) or texts}'; choose from {', '.join(DEFAULT_TEXTS)}")
         chosen = {n: DEFAULT_TEXTS[n] for n in names}
     batches = _batch_sizes(batch) if batch is not None else None
+    from qwentts_cli.runtime import resolve_dtype
+
+    resolve_dtype(dtype)  # bad names, before anything loads or prints
+    resolve_dtype(codec_dtype, "codec_dtype")
     if batches is not None:
         if compare_official:
             raise UsageError("--batch and --compare-official time different things; give one")
@@ -78,7 +85,7 @@ def bench(
     report = run_bench(model, chosen, runs=runs, warmup=warmup, frames=frames, stream=stream, chunk_frames=chunk_frames,
                        max_chunk_frames=max_chunk_frames,
                        dtype=dtype, device=device, language=language, speaker=speaker, threads=threads,
-                       quantize=quantize, graphs=None if cuda_graphs else False,
+                       quantize=quantize, codec_dtype=codec_dtype, graphs=None if cuda_graphs else False,
                        progress=lambda message: typer.echo(f"bench: {message}", err=True),
                        ref_audio=ref_audio, ref_text=ref_text, x_vector_only=x_vector_only, batches=batches)
     if compare_official:

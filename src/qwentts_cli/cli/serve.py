@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from qwentts_cli.cli.options import DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.cli.options import CODEC_DTYPE_HELP, DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
 from qwentts_cli.errors import UsageError
 
 
@@ -28,6 +28,7 @@ def serve(
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Speak numbers, dates, units as words (a request's `normalize` wins)."),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
+    codec_dtype: str = typer.Option("float32", "--codec-dtype", help=CODEC_DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model (default: torch's, the cores or OMP_NUM_THREADS; all of the server's torch work runs on one thread)."),
 ) -> None:
@@ -51,8 +52,11 @@ def serve(
     except ImportError:
         raise UsageError('the server needs its extra: pip install "qwentts-cli[server]"') from None
     from qwentts_cli.load.checkpoint import open_checkpoint
+    from qwentts_cli.runtime import resolve_dtype
 
-    checkpoint = open_checkpoint(model)  # a bad model fails here, before the port is taken
+    resolve_dtype(dtype)  # a bad name, like a bad model, fails here, before the port is taken
+    resolve_dtype(codec_dtype, "codec_dtype")
+    checkpoint = open_checkpoint(model)
     if not api_key and not _loopback(host):
         typer.echo(f"warning: listening on {host} with no --api-key: anyone who can reach it can use it", err=True)
 
@@ -62,7 +66,7 @@ def serve(
     from qwentts_cli.server.service import ServeSettings, SpeechService
 
     settings = ServeSettings(model=checkpoint.path, slots=slots, max_waiting=max_queue, device=device, dtype=dtype,
-                             quantize=quantize, threads=threads, max_input_chars=max_input_chars, normalize=normalize)
+                             codec_dtype=codec_dtype, quantize=quantize, threads=threads, max_input_chars=max_input_chars, normalize=normalize)
     service = SpeechService(settings)
     app = create_app(service, api_key=api_key, max_upload_bytes=int(max_upload_mb * 2**20), cors=cors)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from qwentts_cli.cli.input import read_text
-from qwentts_cli.cli.options import CUDA_GRAPHS_HELP, DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
+from qwentts_cli.cli.options import CODEC_DTYPE_HELP, CUDA_GRAPHS_HELP, DEFAULT_BATCH, MODEL_HELP, QUANTIZE_HELP
 from qwentts_cli.errors import EmptyText, StdoutClosed, UsageError
 
 # One streamed frame is 80 ms of audio.
@@ -77,6 +77,7 @@ def synth(
     dump_codes: Optional[str] = typer.Option(None, "--dump-codes", help="Also save the codes, int64 (frames, 16), as .npy (- for stdout)."),
     dtype: str = typer.Option("float32", "--dtype", help="Talker weights: float32 or bfloat16."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help=QUANTIZE_HELP),
+    codec_dtype: str = typer.Option("float32", "--codec-dtype", help=CODEC_DTYPE_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
@@ -154,7 +155,7 @@ def synth(
             for number, (piece, spoken) in enumerate(pieces, start_at):
                 typer.echo(f"[{number}] {spoken}" if verbose else spoken, err=True)
     _run(checkpoint, pieces, request, out, known, start_at, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
-         threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose, batch=batch,
+         codec_dtype=codec_dtype, threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose, batch=batch,
          warm=live)
 
 
@@ -318,7 +319,7 @@ def _live_pieces(text: str | None, file: Path | None, normalize: bool, language:
 
 
 def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str, dtype: str, quantize: str | None, graphs: bool,
-         threads: int | None, progress: bool, verbose: bool, batch: int = 1, warm: bool = False) -> None:
+         codec_dtype: str, threads: int | None, progress: bool, verbose: bool, batch: int = 1, warm: bool = False) -> None:
     """Load the model and speak; the one place synth touches torch. `warm`: live input, whose first
     sentence should not wait for first calls (Synthesizer.warm_up)."""
     import torch
@@ -331,7 +332,7 @@ def _run(checkpoint, pieces, request, out, known, first: int = 1, *, device: str
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     synthesizer = Synthesizer.load(checkpoint, device=device, dtype=dtype, quantize=quantize,
-                                   graphs=None if graphs else False)
+                                   graphs=None if graphs else False, codec_dtype=codec_dtype)
     if isinstance(request.voice, _Reference):
         clip = request.voice
         request = replace(request, voice=synthesizer.create_voice((clip.samples, 24000), clip.text, clip.x_vector_only))

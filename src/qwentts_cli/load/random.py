@@ -49,7 +49,8 @@ def random_codec(dtype: torch.dtype = torch.float32, device: torch.device | str 
 
 
 def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, quantize: str | None = None,
-                 seed: int = 0, pack: bool | None = None) -> tuple[Talker, CodecDecoder]:
+                 seed: int = 0, pack: bool | None = None,
+                 codec_dtype: torch.dtype = torch.float32) -> tuple[Talker, CodecDecoder]:
     """A talker and codec of a preset's shape (presets.preset_config) with random weights, ready to
     run as loaded ones (`pack` as in load_talker and load_codec_decoder)."""
     talker = random_talker(config, dtype, device, seed)
@@ -58,8 +59,8 @@ def random_model(config: TTSConfig, dtype: torch.dtype, device: torch.device, qu
         quantize_talker(talker, quantize)
     if packs(dtype, device, quantize) if pack is None else pack:
         pack_talker(talker)
-    codec = random_codec(torch.float32, device, seed + 1)
-    if packs_codec(device, pack):  # the codec loader's policy
+    codec = random_codec(codec_dtype, device, seed + 1)
+    if codec_dtype is torch.float32 and packs_codec(device, pack):  # the codec loader's policy
         pack_codec(codec)
     return talker, codec
 

@@ -24,6 +24,7 @@ class ServeSettings:
     max_waiting: int = 16
     device: str = "cpu"
     dtype: str = "float32"
+    codec_dtype: str = "float32"
     quantize: str | None = None
     threads: int | None = None
     max_input_chars: int = 4096
@@ -84,7 +85,8 @@ class SpeechService:
             if s.threads:
                 torch.set_num_threads(s.threads)  # on the thread that computes (OpenMP's count is per thread)
             checkpoint = open_checkpoint(s.model)
-            self.synth = Synthesizer.load(checkpoint, device=s.device, dtype=s.dtype, quantize=s.quantize)
+            self.synth = Synthesizer.load(checkpoint, device=s.device, dtype=s.dtype, quantize=s.quantize,
+                                          codec_dtype=s.codec_dtype)
             self.model_id = checkpoint_id(checkpoint.path)
             # Every newcomer prefilled at the next step: requests that arrive together start together.
             engine = self.synth.batch_engine(s.slots, prefills_per_step=s.slots)
