@@ -86,10 +86,9 @@ def batch(
 
     if batch_size < 1:
         raise UsageError(f"--batch must be at least 1, not {batch_size}")
-    from qwentts_cli.runtime import resolve_dtype
+    from qwentts_cli.runtime import check_dtypes
 
-    resolve_dtype(dtype)  # bad names, before any file is read or made
-    resolve_dtype(codec_dtype, "codec_dtype")
+    check_dtypes(dtype, codec_dtype)  # bad names, before any file is read or made
     if workers > 1 and ray_address is None:
         raise UsageError("--workers goes with --ray (one process runs one model; add --ray local)")
     if ray_address is not None:

@@ -68,10 +68,9 @@ def bench(
             raise UsageError(f"unknown text set '{','.join(unknown) or texts}'; choose from {', '.join(DEFAULT_TEXTS)}")
         chosen = {n: DEFAULT_TEXTS[n] for n in names}
     batches = _batch_sizes(batch) if batch is not None else None
-    from qwentts_cli.runtime import resolve_dtype
+    from qwentts_cli.runtime import check_dtypes
 
-    resolve_dtype(dtype)  # bad names, before anything loads or prints
-    resolve_dtype(codec_dtype, "codec_dtype")
+    check_dtypes(dtype, codec_dtype)  # bad names, before anything loads or prints
     if batches is not None:
         if compare_official:
             raise UsageError("--batch and --compare-official time different things; give one")

@@ -52,10 +52,9 @@ def serve(
     except ImportError:
         raise UsageError('the server needs its extra: pip install "qwentts-cli[server]"') from None
     from qwentts_cli.load.checkpoint import open_checkpoint
-    from qwentts_cli.runtime import resolve_dtype
+    from qwentts_cli.runtime import check_dtypes
 
-    resolve_dtype(dtype)  # a bad name, like a bad model, fails here, before the port is taken
-    resolve_dtype(codec_dtype, "codec_dtype")
+    check_dtypes(dtype, codec_dtype)  # a bad name, like a bad model, fails here, before the port is taken
     checkpoint = open_checkpoint(model)
     if not api_key and not _loopback(host):
         typer.echo(f"warning: listening on {host} with no --api-key: anyone who can reach it can use it", err=True)
@@ -66,7 +65,8 @@ def serve(
     from qwentts_cli.server.service import ServeSettings, SpeechService
 
     settings = ServeSettings(model=checkpoint.path, slots=slots, max_waiting=max_queue, device=device, dtype=dtype,
-                             codec_dtype=codec_dtype, quantize=quantize, threads=threads, max_input_chars=max_input_chars, normalize=normalize)
+                             codec_dtype=codec_dtype, quantize=quantize, threads=threads, max_input_chars=max_input_chars,
+                             normalize=normalize)
     service = SpeechService(settings)
     app = create_app(service, api_key=api_key, max_upload_bytes=int(max_upload_mb * 2**20), cors=cors)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
