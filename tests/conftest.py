@@ -21,6 +21,7 @@ os.environ["QWENTTS_NORMALIZE_STRICT"] = "1"
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -49,6 +50,11 @@ def model_dir(fixture_dir: Path) -> Path:
 def load_case(name: str) -> dict:
     with open(_require_fixture() / "golden" / name / "case.json", encoding="utf-8") as f:
         return json.load(f)
+
+
+def golden_wav(name: str) -> np.ndarray:
+    """The official package's float32 waveform of a golden case, (samples,)."""
+    return np.load(_require_fixture() / "golden" / name / "wav.npy").reshape(-1)
 
 
 def golden_request(case: dict, greedy_sampling) -> dict:

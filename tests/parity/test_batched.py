@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN_CASES, golden_request, load_case
+from conftest import GOLDEN_CASES, golden_request, golden_wav, load_case
 from test_cloning import BASE, CLONE_CASES, FIXTURES, INSTRUCT_CASES, case, golden, golden_voice, request_of
 
 
@@ -41,10 +41,10 @@ def test_golden_cases_batched_in_any_grouping_give_their_codes(synthesizer, batc
         np.testing.assert_array_equal(codes, np.array(load_case(name)["codes"]), err_msg=f"{name} at batch {batch}")
 
 
-def test_batched_codes_decode_to_the_golden_waveforms(synthesizer, fixture_dir):
+def test_batched_codes_decode_to_the_golden_waveforms(synthesizer):
     for name, codes in zip(GOLDEN_CASES, run_batched(synthesizer, micro_utterances(synthesizer), 4)):
         audio = synthesizer.codec.decode(torch.from_numpy(codes)).numpy()
-        expected = np.load(fixture_dir / "golden" / name / "wav.npy").reshape(-1)
+        expected = golden_wav(name)
         assert audio.shape == expected.shape and np.abs(audio - expected).max() < 1e-4
 
 

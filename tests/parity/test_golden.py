@@ -12,12 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import GOLDEN_CASES, golden_request, load_case
+from conftest import GOLDEN_CASES, golden_request, golden_wav, load_case
 from helpers import run_main
-
-
-def golden_wav(fixture_dir, name: str) -> np.ndarray:
-    return np.load(fixture_dir / "golden" / name / "wav.npy").reshape(-1)
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +30,11 @@ def test_input_ids_match_official(synthesizer, name):
 
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)
-def test_codes_and_waveform_match_official(synthesizer, fixture_dir, name):
+def test_codes_and_waveform_match_official(synthesizer, name):
     case = load_case(name)
     result = synthesizer.synthesize(case["text"], **golden_request(case, synthesizer.greedy))
     np.testing.assert_array_equal(result.codes, np.array(case["codes"], dtype=np.int64))
-    expected = golden_wav(fixture_dir, name)
+    expected = golden_wav(name)
     assert result.audio.shape == expected.shape
     assert np.abs(result.audio - expected).max() < 1e-4
 
@@ -52,23 +48,23 @@ def test_fixed_shape_steps_give_the_official_codes(graphed, name):
 
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)
-def test_codec_decode_matches_official_waveform(synthesizer, fixture_dir, name):
+def test_codec_decode_matches_official_waveform(synthesizer, name):
     codes = torch.tensor(load_case(name)["codes"], dtype=torch.long)
     got = synthesizer.codec.decode(codes).numpy()
-    expected = golden_wav(fixture_dir, name)
+    expected = golden_wav(name)
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < 1e-4
 
 
-def test_streamed_synthesis_matches_official(synthesizer, fixture_dir):
+def test_streamed_synthesis_matches_official(synthesizer):
     case = load_case("en_medium")
     chunks = list(synthesizer.stream(case["text"], chunk_frames=1, max_chunk_frames=4,
                                      **golden_request(case, synthesizer.greedy)))
     np.testing.assert_array_equal(np.concatenate([c.frames for c in chunks]), np.array(case["codes"]))
-    assert np.abs(np.concatenate([c.samples for c in chunks]) - golden_wav(fixture_dir, "en_medium")).max() < 1e-4
+    assert np.abs(np.concatenate([c.samples for c in chunks]) - golden_wav("en_medium")).max() < 1e-4
 
 
-def test_cli_synth_matches_official(model_dir, fixture_dir, tmp_path):
+def test_cli_synth_matches_official(model_dir, tmp_path):
     case = load_case("en_medium")
     out, codes = tmp_path / "out.wav", tmp_path / "codes.npy"
     run = run_main(
@@ -81,7 +77,7 @@ def test_cli_synth_matches_official(model_dir, fixture_dir, tmp_path):
     np.testing.assert_array_equal(np.load(codes), np.array(case["codes"]))
     audio, sr = sf.read(out, dtype="float32")
     assert sr == 24000 and sf.info(out).subtype == "FLOAT"
-    expected = golden_wav(fixture_dir, "en_medium")
+    expected = golden_wav("en_medium")
     assert audio.shape == expected.shape and np.abs(audio - expected).max() < 1e-4
 
 

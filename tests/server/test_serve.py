@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import FIXTURE, load_case
+from conftest import golden_wav, load_case
 from live_server import FIXTURES, KEY, Server, base_server, custom_server  # noqa: F401 (fixtures)
 
 pytest.importorskip("openai")
@@ -31,10 +31,6 @@ def speech_body(name: str = "en_medium", **extra) -> dict:
             "repetition_penalty": case.get("repetition_penalty", 1.05), "normalize": False}
     body.update(extra)
     return body
-
-
-def golden_wav(name: str) -> np.ndarray:
-    return np.load(FIXTURE / "golden" / name / "wav.npy").reshape(-1)
 
 
 def pcm_samples(data: bytes) -> np.ndarray:

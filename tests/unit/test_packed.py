@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import load_case
+from conftest import golden_wav, load_case
 from qwentts_cli.load.codec import load_codec_decoder
 from qwentts_cli.load.pack import pack_codec, pack_talker, packs, packs_codec
 from qwentts_cli.load.talker import load_talker
@@ -171,9 +171,7 @@ def test_the_codec_policy_packs_on_the_cpu_only():
 
 
 @needs_onednn
-def test_a_packed_codec_decodes_the_official_waveform(model_dir, fixture_dir):
-    import numpy as np
-
+def test_a_packed_codec_decodes_the_official_waveform(model_dir):
     loaded = load_codec_decoder(str(model_dir / "speech_tokenizer"))  # the default: the policy's packing
     assert any(isinstance(m, PackedLinear) for m in loaded.modules())
     codec = load_codec_decoder(str(model_dir / "speech_tokenizer"), pack=False)
@@ -188,7 +186,7 @@ def test_a_packed_codec_decodes_the_official_waveform(model_dir, fixture_dir):
     assert all(m.conv.groups > 1 for m in codec.modules() if isinstance(m, CausalConv1d) and type(m.conv) is nn.Conv1d)
     case = "en_medium"
     codes = torch.tensor(load_case(case)["codes"], dtype=torch.long)
-    expected = torch.from_numpy(np.load(fixture_dir / "golden" / case / "wav.npy").reshape(-1))
+    expected = torch.from_numpy(golden_wav(case))
     wav = codec.decode(codes)
     assert wav.shape == expected.shape and float((wav - expected).abs().max()) < 1e-4
     stream = codec.stream()

@@ -155,8 +155,8 @@ def synth(
             for number, (piece, spoken) in enumerate(pieces, start_at):
                 typer.echo(f"[{number}] {spoken}" if verbose else spoken, err=True)
     _run(checkpoint, pieces, request, out, known, start_at, device=device, dtype=dtype, quantize=quantize, graphs=cuda_graphs,
-         codec_dtype=codec_dtype, threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()), verbose=verbose, batch=batch,
-         warm=live)
+         codec_dtype=codec_dtype, threads=threads, progress=verbose or (not out.to_stdout and sys.stderr.isatty()),
+         verbose=verbose, batch=batch, warm=live)
 
 
 class _Reference:
