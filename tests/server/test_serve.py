@@ -156,30 +156,52 @@ def test_a_client_that_goes_away_frees_its_slot(custom_server):
         assert http.post("/v1/audio/speech", json=speech_body("ru_short")).status_code == 200
 
 
+def wait_for(check, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
 def test_a_flood_past_the_queue_gets_429s_and_the_server_stays_up():
-    # One slot and one place in the queue: of eight clients at once, most are turned away (each
-    # request is 30 frames, far longer than eight connections take to arrive).
+    # One slot and one place in the queue. A long streamed request holds the slot and a second
+    # waits in the queue, both seen on /metrics before the flood, so each of six more is turned
+    # away whatever this machine's speed (a flood of short requests alone races them: a fast
+    # request can end before the next connection arrives, and then nothing is ever full).
     server = Server(FIXTURES / "qwen3-tts-micro" / "model", "--slots", "1", "--max-queue", "1")
+    short = {"model": "tts-1", "input": "Hello there, this is a sentence.", "voice": "ryan",
+             "response_format": "pcm", "max_frames": 30, "greedy": True}
+    hold = {"model": "tts-1", "input": " ".join([load_case("en_medium")["text"]] * 40), "voice": "ryan",
+            "response_format": "pcm"}  # about a minute of audio: it runs until it is hung up on
+
+    def post(_=None):
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=120) as own:
+            return own.post("/v1/audio/speech", json=short)
+
+    pool = ThreadPoolExecutor(7)
     try:
-        body = {"model": "tts-1", "input": "Hello there, this is a long sentence to keep a slot busy.",
-                "voice": "ryan", "response_format": "pcm", "max_frames": 30, "greedy": True}
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=120) as http:
+            def gauge(name):
+                return metric(http.get("/metrics").text, name)
 
-        def post(_):
-            with httpx.Client(base_url=server.url, trust_env=False, timeout=120) as own:
-                return own.post("/v1/audio/speech", json=body)
-
-        with ThreadPoolExecutor(8) as pool:
-            responses = list(pool.map(post, range(8)))
-        statuses = [r.status_code for r in responses]
-        assert set(statuses) == {200, 429} and statuses.count(200) >= 1, statuses
-        busy = next(r for r in responses if r.status_code == 429)
-        assert busy.headers["retry-after"] == "2" and busy.json()["error"]["code"] == "queue_full"
-        done = [r.content for r in responses if r.status_code == 200]
-        assert all(d == done[0] for d in done) and len(done[0]) > 0  # greedy: the same audio
-        with httpx.Client(base_url=server.url, trust_env=False, timeout=60) as http:
+            with http.stream("POST", "/v1/audio/speech", json=hold) as held:
+                audio = held.iter_raw()  # kept: a dropped iterator closes the connection
+                next(audio)  # it is generating in the only slot
+                queued = pool.submit(post)
+                wait_for(lambda: gauge("qwentts_queue_depth") == 1, "the second request never queued")
+                flood = list(pool.map(post, range(6)))
+                assert gauge("qwentts_active_slots") == 1 and gauge("qwentts_queue_depth") == 1
+            # Hung up on: the slot frees and the queued request runs.
+            assert [r.status_code for r in flood] == [429] * 6
+            busy = flood[0]
+            assert busy.headers["retry-after"] == "2" and busy.json()["error"]["code"] == "queue_full"
+            first = queued.result(timeout=120)
+            assert first.status_code == 200 and len(first.content) > 0
             assert http.get("/health").json() == {"status": "ok"}
-            assert http.post("/v1/audio/speech", json=body).status_code == 200
+            again = post()
+            assert again.status_code == 200 and again.content == first.content  # greedy: the same audio
     finally:
+        pool.shutdown(wait=True)
         assert server.stop() == 0
 
 
