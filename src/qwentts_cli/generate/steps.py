@@ -19,6 +19,7 @@ from typing import Protocol
 
 import torch
 
+from qwentts_cli.generate.fused_predictor import fused_predictor, plain_picker
 from qwentts_cli.generate.sampling import TokenPicker
 from qwentts_cli.model.talker import Talker
 
@@ -72,6 +73,8 @@ class EagerSteps:
         self.talker, self.pick_first, self.pick_rest, self.eos_id = talker, pick_first, pick_rest, eos_id
         talker.model.setup_caches(positions, dtype, device)
         talker.code_predictor.model.setup_caches(talker.cfg.predictor.num_code_groups, dtype, device)
+        # The code predictor's frame as one TorchScript call where it applies (the same ops, bit for bit).
+        self.fused = fused_predictor(talker, device, dtype) if plain_picker(pick_rest) else None
 
     def prefill(self, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.talker(embeds, 0)
@@ -80,6 +83,8 @@ class EagerSteps:
         token = self.pick_first(logits)
         if int(token) == self.eos_id:  # before the predictor: an EOS frame's other codebooks are never used
             return None
+        if self.fused is not None:
+            return self.fused(hidden, token, self.pick_rest)
         return predict_codebooks(self.talker, hidden, token, self.pick_rest)
 
     def talker_step(self, embeds: torch.Tensor, positions: torch.Tensor, span: int) -> tuple[torch.Tensor, torch.Tensor]:

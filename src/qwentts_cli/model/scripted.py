@@ -2,7 +2,7 @@
 
 A frame runs ~100 layer steps of one position each (the talker once, the code predictor 15
 times) and each step is ~40 small ops, so on a CPU the Python and dispatcher time between the
-kernels is a third of an int8 frame. TorchScript runs `_stack_step` below in C++: every op is
+kernels is a third of an int8 frame. TorchScript runs `stack_step` below in C++: every op is
 the same aten call with the same arguments, in the same order, as the eager layers
 (layers.py) make, so the result is the same bit for bit (tests/unit/test_scripted.py), while a
 step costs 25-35% less with int8 linears and a few percent less in float32 (docs/benchmark.md).
@@ -22,6 +22,7 @@ keeps the eager layers.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import List, Optional
 
@@ -35,22 +36,25 @@ from qwentts_cli.model.quantize import DynamicInt8Linear, WeightOnlyInt8Linear
 
 # The linear kinds of a stack (all its linears are of one kind).
 FLOAT, DYNAMIC_INT8, WEIGHT_INT8, PACKED = 0, 1, 2, 3
-_KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linear: WEIGHT_INT8, PackedLinear: PACKED}
+KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linear: WEIGHT_INT8, PackedLinear: PACKED}
 
 
-def _linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
-            weights: List[Tensor], scales: List[Tensor]) -> Tensor:
-    """Linear j of the stack: the forward of nn.Linear, DynamicInt8Linear, WeightOnlyInt8Linear or
-    PackedLinear (no bias). (`kind` is compared with literals: DYNAMIC_INT8 is 1, WEIGHT_INT8 2, PACKED 3.)"""
+def run_linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
+            weights: List[Tensor], scales: List[Tensor], bias: Optional[Tensor] = None) -> Tensor:
+    """Linear j of the list: the forward of nn.Linear, DynamicInt8Linear (its bias is packed with
+    it), WeightOnlyInt8Linear or PackedLinear. (`kind` is compared with literals: DYNAMIC_INT8 is
+    1, WEIGHT_INT8 2, PACKED 3.)"""
     if kind == 3:
-        return packed_linear(x, weights[j], None)
+        return packed_linear(x, weights[j], bias)
     if kind == 1:
         return torch.ops.quantized.linear_dynamic(x.float(), packed[j], False).to(x.dtype)
     if kind == 2:
         flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
         y = torch._weight_int8pack_mm(flat, weights[j], scales[j]).to(x.dtype)
+        if bias is not None:
+            y = y + bias.to(x.dtype)
         return y.view(list(x.shape[:-1]) + [-1])
-    return F.linear(x, weights[j])
+    return F.linear(x, weights[j], bias)
 
 
 def _rms_norm(x: Tensor, weight: Optional[Tensor], eps: float) -> Tensor:
@@ -66,7 +70,7 @@ def _rms_norm(x: Tensor, weight: Optional[Tensor], eps: float) -> Tensor:
     return weight * y.to(dtype)
 
 
-def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Optional[Tensor], cos: Tensor,
+def stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Optional[Tensor], cos: Tensor,
                 sin_signed: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
                 packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
                 scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
@@ -87,7 +91,7 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
     for i in range(len(k_caches)):
         # Attention.heads: fused projection, q/k RMSNorm in one call and their scales, RoPE.
         h = _rms_norm(x, norms[4 * i], eps)
-        qk, v = _linear(h, 4 * i, kind, packed, weights, scales).split([nh * hd + nkv * hd, nkv * hd], dim=-1)
+        qk, v = run_linear(h, 4 * i, kind, packed, weights, scales).split([nh * hd + nkv * hd, nkv * hd], dim=-1)
         qk = _rms_norm(qk.reshape(B, T, nh + nkv, hd), None, eps)
         qk[:, :, :nh].mul_(norms[4 * i + 2])
         qk[:, :, nh:].mul_(norms[4 * i + 3])
@@ -119,29 +123,31 @@ def _stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Opti
         probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
         values = grouped_matmul(probs, v, groups) if grouped else torch.matmul(probs, v)
         out = values.transpose(1, 2).reshape(B, T, -1)
-        x = x + _linear(out, 4 * i + 1, kind, packed, weights, scales)
+        x = x + run_linear(out, 4 * i + 1, kind, packed, weights, scales)
         # MLP.forward on the post-attention norm.
         h = _rms_norm(x, norms[4 * i + 1], eps)
-        gate, up = _linear(h, 4 * i + 2, kind, packed, weights, scales).chunk(2, dim=-1)
-        x = x + _linear(F.silu(gate) * up, 4 * i + 3, kind, packed, weights, scales)
+        gate, up = run_linear(h, 4 * i + 2, kind, packed, weights, scales).chunk(2, dim=-1)
+        x = x + run_linear(F.silu(gate) * up, 4 * i + 3, kind, packed, weights, scales)
     return _rms_norm(x, final_norm, eps)
 
 
-_scripted_step = None  # _stack_step scripted, once per process; False: TorchScript could not
+def script(function):
+    """`function` as a TorchScript function, or None where this torch cannot script it (then its
+    callers run eagerly, which is exact too)."""
+    try:
+        with warnings.catch_warnings():
+            # torch 2.13 marks torch.jit.script deprecated in favour of torch.compile, which
+            # changes rounding (see above).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.script(function)
+    except Exception:
+        return None
 
 
+@functools.cache
 def _script() -> torch.jit.ScriptFunction | None:
-    global _scripted_step
-    if _scripted_step is None:
-        try:
-            with warnings.catch_warnings():
-                # torch 2.13 marks torch.jit.script deprecated in favour of torch.compile, which
-                # changes rounding (see above); a torch without it falls back to eager.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                _scripted_step = torch.jit.script(_stack_step)
-        except Exception:
-            _scripted_step = False
-    return _scripted_step or None
+    """`stack_step` scripted, once per process."""
+    return script(stack_step)
 
 
 class ScriptedStep:
@@ -177,7 +183,7 @@ class ScriptedStep:
 
 
 def linear_kind(stack: nn.Module) -> int | None:
-    """The one kind of every linear `_stack_step` reads, or None where the stack is not the graph scripted:
+    """The one kind of every linear `stack_step` reads, or None where the stack is not the graph scripted:
     unfused, without q/k norms, with biases or norms of their own eps, mixed kinds, off the CPU."""
     kinds = set()
     eps = stack.cfg.rms_norm_eps
@@ -189,9 +195,9 @@ def linear_kind(stack: nn.Module) -> int | None:
                                             attn.k_norm)):
             return None
         for m in (attn.qkv_proj, attn.o_proj, layer.mlp.gate_up_proj, layer.mlp.down_proj):
-            if type(m) not in _KINDS or (not isinstance(m, DynamicInt8Linear) and m.bias is not None):
+            if type(m) not in KINDS or (not isinstance(m, DynamicInt8Linear) and m.bias is not None):
                 return None
-            kinds.add(_KINDS[type(m)])
+            kinds.add(KINDS[type(m)])
     if len(kinds) != 1 or stack.norm.eps != eps or stack.norm.weight.device.type != "cpu":
         return None
     return kinds.pop()

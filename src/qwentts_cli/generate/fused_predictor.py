@@ -1,0 +1,161 @@
+"""The code predictor's 15 steps of a frame as one TorchScript call.
+
+Per frame the code predictor runs 15 one-position steps (plus the first, two-position one),
+each followed by its codebook's head, a pick and an embedding lookup. With every step already
+scripted (model/scripted.py), what is left between the steps is Python: building the step's
+arguments, the head, the picker's few small ops, the lookup; about a tenth of an int8 frame on
+a 2-core CPU. `_predict_codebooks` below runs the whole loop in TorchScript instead: the same
+aten ops with the same arguments in the same order as `steps.predict_codebooks` with a plain
+`TokenPicker`, so the codes and the summed embedding are the same bit for bit, and a seeded
+draw takes the same numbers from the same generator (tests/unit/test_fused_predictor.py).
+
+Used for one utterance's eager steps (steps.EagerSteps) on the CPU, where the code predictor
+has a scripted step and its heads (and, for the 1.7B, its input projection) are linears of a
+kind `run_linear` runs; and where the picker needs nothing but the logits (the code predictor's
+never has a repetition penalty, a suppressed token or EOS). The CUDA-graph steps draw their
+noise beforehand and the batched engine picks per row: both keep the Python loop.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from qwentts_cli.generate.sampling import TokenPicker, sample_probabilities
+from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS
+from qwentts_cli.model.scripted import KINDS, DYNAMIC_INT8, WEIGHT_INT8, ScriptedStep, run_linear, script, stack_step
+
+NO_PROJECTION = -1  # the 0.6B: the talker and its code predictor have one hidden size
+
+
+def _predictor_step(x: Tensor, start: int, head: int, cos_table: Tensor, sin_table: Tensor, k_caches: List[Tensor],
+                    v_caches: List[Tensor], kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
+                    weights: List[Tensor], scales: List[Tensor], norms: List[Tensor], final_norm: Tensor,
+                    n_heads: int, n_kv_heads: int, head_dim: int, eps: float, masked: float, grouped_from: int,
+                    proj_kind: int, proj_packed: List[torch.classes.quantized.LinearPackedParamsBase],
+                    proj_weights: List[Tensor], proj_scales: List[Tensor], proj_bias: Optional[Tensor],
+                    head_kind: int, head_packed: List[torch.classes.quantized.LinearPackedParamsBase],
+                    head_weights: List[Tensor], head_scales: List[Tensor]) -> Tensor:
+    """CodePredictor.step: the projection, DecoderStack.forward at [start, start + T), head `head`'s logits of the last position."""
+    if proj_kind != -1:
+        x = run_linear(x, 0, proj_kind, proj_packed, proj_weights, proj_scales, proj_bias)
+    T = x.shape[1]
+    cos = cos_table[start : start + T].to(x.dtype)  # RotaryTable.forward
+    sin_signed = sin_table[start : start + T].to(x.dtype)
+    hidden = stack_step(x, start, None, None, cos, sin_signed, k_caches, v_caches, kind, packed, weights, scales,
+                         norms, final_norm, n_heads, n_kv_heads, head_dim, eps, masked, grouped_from)
+    return run_linear(hidden, head, head_kind, head_packed, head_weights, head_scales)[:, -1]
+
+
+def _predict_codebooks(hidden: Tensor, first_embed: Tensor, token: Tensor, tables: List[Tensor], cos_table: Tensor,
+                       sin_table: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
+                       packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
+                       scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
+                       head_dim: int, eps: float, masked: float, grouped_from: int, proj_kind: int,
+                       proj_packed: List[torch.classes.quantized.LinearPackedParamsBase], proj_weights: List[Tensor],
+                       proj_scales: List[Tensor], proj_bias: Optional[Tensor], head_kind: int,
+                       head_packed: List[torch.classes.quantized.LinearPackedParamsBase], head_weights: List[Tensor],
+                       head_scales: List[Tensor], do_sample: bool, temperature: float, top_k: int, top_p: float,
+                       generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
+    """steps.predict_codebooks with a plain TokenPicker (its __call__ and _sample without noise)."""
+    embeds = [first_embed]
+    codes = [token]
+    n_groups = len(tables) + 1
+    logits = _predictor_step(torch.cat((hidden, first_embed), dim=1), 0, 0, cos_table, sin_table, k_caches, v_caches,
+                             kind, packed, weights, scales, norms, final_norm, n_heads, n_kv_heads, head_dim, eps,
+                             masked, grouped_from, proj_kind, proj_packed, proj_weights, proj_scales, proj_bias,
+                             head_kind, head_packed, head_weights, head_scales)
+    for g in range(1, n_groups):
+        scores = logits.float()
+        if do_sample:
+            code = torch.multinomial(sample_probabilities(scores, temperature, top_k, top_p), num_samples=1,
+                                     generator=generator)
+        else:
+            code = scores.argmax(dim=-1, keepdim=True)
+        codes.append(code)
+        embeds.append(F.embedding(code, tables[g - 1]))
+        if g < n_groups - 1:
+            logits = _predictor_step(embeds[-1], g + 1, g, cos_table, sin_table, k_caches, v_caches, kind, packed,
+                                     weights, scales, norms, final_norm, n_heads, n_kv_heads, head_dim, eps, masked,
+                                     grouped_from, proj_kind, proj_packed, proj_weights, proj_scales, proj_bias,
+                                     head_kind, head_packed, head_weights, head_scales)
+    return torch.cat(codes, dim=1), torch.cat(embeds, dim=1).sum(1, keepdim=True)
+
+
+@functools.cache
+def _script() -> torch.jit.ScriptFunction | None:
+    """`_predict_codebooks` scripted, once per process."""
+    return script(_predict_codebooks)
+
+
+def _linear_args(modules: list[nn.Module]) -> tuple[int, list, list, list] | None:
+    """(kind, packed, weights, scales) of linears that `run_linear` runs, all of one kind; None otherwise."""
+    kinds = {KINDS.get(type(m)) for m in modules}
+    if len(kinds) != 1 or None in kinds:
+        return None
+    kind = kinds.pop()
+    if kind == DYNAMIC_INT8:
+        return kind, [m.packed for m in modules], [], []
+    if kind == WEIGHT_INT8:
+        return kind, [], [m.weight_int8 for m in modules], [m.scale for m in modules]
+    return kind, [], [m.weight.detach() for m in modules], []
+
+
+class FusedPredictor:
+    """A code predictor's whole frame as one call: its weights gathered once, its caches and
+    RoPE table read per call (setup_caches may replace them)."""
+
+    def __init__(self, talker: nn.Module, stack_step: ScriptedStep, function: torch.jit.ScriptFunction,
+                 heads: tuple, projection: tuple | None, projection_bias: Tensor | None):
+        self.talker, self.step, self.function = talker, stack_step, function
+        self.heads = heads
+        self.projection = projection or (NO_PROJECTION, [], [], [])
+        self.projection_bias = projection_bias
+        self.tables = [table.weight.detach() for table in talker.code_predictor.model.codec_embedding]
+
+    def __call__(self, hidden: Tensor, token: Tensor, pick: TokenPicker) -> tuple[Tensor, Tensor]:
+        """predict_codebooks(talker, hidden, token, pick) for a plain `pick` (see `plain_picker`)."""
+        stack = self.talker.code_predictor.model
+        step = self.step
+        caches = [layer.self_attn.cache for layer in step.layers]
+        out = self.function(hidden, self.talker.embed_codec(token), token, self.tables, stack.rope.cos,
+                            stack.rope.sin_signed, [c.k for c in caches], [c.v for c in caches], step.kind,
+                            step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape, step.eps,
+                            torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS, *self.projection, self.projection_bias,
+                            *self.heads, pick.do_sample, float(pick.temperature), int(pick.top_k), float(pick.top_p),
+                            pick.generator)
+        pick.count += len(self.tables)  # as 15 calls of the picker would leave it
+        return out
+
+
+def plain_picker(pick: object) -> bool:
+    """Whether `pick` is a TokenPicker that needs nothing but the logits: no penalty, EOS or suppressed tokens."""
+    return (type(pick) is TokenPicker and pick.penalty == 1.0 and pick.eos_id is None and pick.suppress is None
+            and pick.seen is None)
+
+
+def fused_predictor(talker: nn.Module, device: torch.device, dtype: torch.dtype) -> FusedPredictor | None:
+    """The fused frame of `talker`'s code predictor, or None where it does not apply (see the module
+    docstring): where its stack steps eagerly (off the CPU, or `scripted` off), the heads have
+    biases, or a linear is of a kind `run_linear` does not run."""
+    predictor = talker.code_predictor
+    step = predictor.model._scripted_for(device, dtype)
+    if step is None:
+        return None
+    heads = _linear_args(list(predictor.lm_head))
+    # (A DynamicInt8Linear has no `bias`: fbgemm packed it with the weight.)
+    if heads is None or any(getattr(m, "bias", None) is not None for m in predictor.lm_head):
+        return None
+    projection, bias = None, None
+    proj = predictor.small_to_mtp_projection
+    if not isinstance(proj, nn.Identity):
+        projection = _linear_args([proj])
+        if projection is None:
+            return None
+        bias = None if projection[0] == DYNAMIC_INT8 or proj.bias is None else proj.bias.detach()
+    function = _script()
+    return None if function is None else FusedPredictor(talker, step, function, heads, projection, bias)
