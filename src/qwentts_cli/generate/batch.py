@@ -37,6 +37,7 @@ import torch
 
 from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.errors import CheckpointError, ContextExceeded
+from qwentts_cli.generate.fused_predictor import fused_predictor
 from qwentts_cli.generate.prompt import Prompt
 from qwentts_cli.generate.rows import PickSettings, RowPicker
 from qwentts_cli.generate.steps import predict_codebooks
@@ -102,6 +103,8 @@ class BatchEngine:
         self.state: list[_Slot | None] = [None] * slots
         self.capacity = 0
         talker.code_predictor.model.setup_caches(tc.predictor.num_code_groups, self.dtype, self.device, slots)
+        # The code predictor's frame as one TorchScript call where it applies (the same ops, bit for bit).
+        self.fused = fused_predictor(talker, self.device, self.dtype)
 
     # -- slots ------------------------------------------------------------------------------
 
@@ -174,8 +177,11 @@ class BatchEngine:
         t1 = clock(self.device) if self.times else 0.0
         tokens = self.first(self.logits[:n], active)  # (n, 1)
         picked = tokens[:, 0].tolist()  # the step's host read: which rows said EOS
-        codes, next_embed = predict_codebooks(self.talker, self.hidden[:n], tokens,
-                                              lambda logits, noise=None: self.rest(logits, active))
+        if self.fused is not None and self.rest.plain(active):
+            codes, next_embed = self.fused.rows(self.hidden[:n], tokens, self.rest, active)
+        else:
+            codes, next_embed = predict_codebooks(self.talker, self.hidden[:n], tokens,
+                                                  lambda logits, noise=None: self.rest(logits, active))
         t2 = clock(self.device) if self.times else 0.0
         events = []
         running = np.zeros(n, dtype=bool)

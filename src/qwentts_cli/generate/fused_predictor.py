@@ -6,14 +6,15 @@ scripted (model/scripted.py), what is left between the steps is Python: building
 arguments, the head, the picker's few small ops, the lookup; about a tenth of an int8 frame on
 a 2-core CPU. `_predict_codebooks` below runs the whole loop in TorchScript instead: the same
 aten ops with the same arguments in the same order as `steps.predict_codebooks` with a plain
-`TokenPicker`, so the codes and the summed embedding are the same bit for bit, and a seeded
-draw takes the same numbers from the same generator (tests/unit/test_fused_predictor.py).
+picker, so the codes and the summed embedding are the same bit for bit, and a seeded draw takes
+the same numbers from the same generator (tests/unit/test_fused_predictor.py).
 
-Used for one utterance's eager steps (steps.EagerSteps) on the CPU, where the code predictor
-has a scripted step and its heads (and, for the 1.7B, its input projection) are linears of a
-kind `run_linear` runs; and where the picker needs nothing but the logits (the code predictor's
-never has a repetition penalty, a suppressed token or EOS). The CUDA-graph steps draw their
-noise beforehand and the batched engine picks per row: both keep the Python loop.
+Used on the CPU, where the code predictor has a scripted step and its heads (and, for the 1.7B,
+its input projection) are linears of a kind `run_linear` runs, by one utterance's eager steps
+(steps.EagerSteps, a TokenPicker) and by the batched engine (batch.py, a RowPicker: each row its
+own settings and generator); and only where the picker needs nothing but the logits, which the
+code predictor's always does (no repetition penalty, suppressed token or EOS). The CUDA-graph
+steps draw their noise beforehand and keep the Python loop.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from qwentts_cli.generate.rows import RowPicker
 from qwentts_cli.generate.sampling import TokenPicker, sample_probabilities
 from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS
 from qwentts_cli.model.scripted import KINDS, DYNAMIC_INT8, WEIGHT_INT8, ScriptedStep, run_linear, script, stack_step
@@ -51,6 +53,28 @@ def _predictor_step(x: Tensor, start: int, head: int, cos_table: Tensor, sin_tab
     return run_linear(hidden, head, head_kind, head_packed, head_weights, head_scales)[:, -1]
 
 
+def _pick(logits: Tensor, groups: List[Tuple[float, int, float]], group_rows: List[List[int]],
+          generators: List[Optional[torch.Generator]]) -> Tensor:
+    """rows.RowPicker.__call__ for a plain picker (no penalty, no EOS rule): one argmax for every
+    row, then each sampling group (temperature, top_k, top_p) processed as one tensor and each of
+    its rows drawn from its own generator. A lone sampled row is TokenPicker's draw, in fewer ops
+    and with the same values (the grouped form copies the row, then does the same to it)."""
+    scores = logits.float()
+    if len(groups) == 1 and scores.shape[0] == 1 and len(group_rows[0]) == 1 and group_rows[0][0] == 0:
+        temperature, top_k, top_p = groups[0]
+        return torch.multinomial(sample_probabilities(scores, temperature, top_k, top_p), num_samples=1,
+                                 generator=generators[0])
+    token = scores.argmax(dim=-1, keepdim=True)
+    for i in range(len(groups)):
+        temperature, top_k, top_p = groups[i]
+        rows = group_rows[i]
+        probs = sample_probabilities(scores.index_select(0, torch.tensor(rows, device=scores.device)), temperature,
+                                     top_k, top_p)
+        for j in range(len(rows)):
+            token[rows[j]] = torch.multinomial(probs[j : j + 1], num_samples=1, generator=generators[rows[j]])[0]
+    return token
+
+
 def _predict_codebooks(hidden: Tensor, first_embed: Tensor, token: Tensor, tables: List[Tensor], cos_table: Tensor,
                        sin_table: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
                        packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
@@ -59,9 +83,9 @@ def _predict_codebooks(hidden: Tensor, first_embed: Tensor, token: Tensor, table
                        proj_packed: List[torch.classes.quantized.LinearPackedParamsBase], proj_weights: List[Tensor],
                        proj_scales: List[Tensor], proj_bias: Optional[Tensor], head_kind: int,
                        head_packed: List[torch.classes.quantized.LinearPackedParamsBase], head_weights: List[Tensor],
-                       head_scales: List[Tensor], do_sample: bool, temperature: float, top_k: int, top_p: float,
-                       generator: Optional[torch.Generator]) -> Tuple[Tensor, Tensor]:
-    """steps.predict_codebooks with a plain TokenPicker (its __call__ and _sample without noise)."""
+                       head_scales: List[Tensor], groups: List[Tuple[float, int, float]], group_rows: List[List[int]],
+                       generators: List[Optional[torch.Generator]]) -> Tuple[Tensor, Tensor]:
+    """steps.predict_codebooks with a plain picker (see `_pick`)."""
     embeds = [first_embed]
     codes = [token]
     n_groups = len(tables) + 1
@@ -70,12 +94,7 @@ def _predict_codebooks(hidden: Tensor, first_embed: Tensor, token: Tensor, table
                              masked, grouped_from, proj_kind, proj_packed, proj_weights, proj_scales, proj_bias,
                              head_kind, head_packed, head_weights, head_scales)
     for g in range(1, n_groups):
-        scores = logits.float()
-        if do_sample:
-            code = torch.multinomial(sample_probabilities(scores, temperature, top_k, top_p), num_samples=1,
-                                     generator=generator)
-        else:
-            code = scores.argmax(dim=-1, keepdim=True)
+        code = _pick(logits, groups, group_rows, generators)
         codes.append(code)
         embeds.append(F.embedding(code, tables[g - 1]))
         if g < n_groups - 1:
@@ -117,18 +136,31 @@ class FusedPredictor:
         self.projection_bias = projection_bias
         self.tables = [table.weight.detach() for table in talker.code_predictor.model.codec_embedding]
 
-    def __call__(self, hidden: Tensor, token: Tensor, pick: TokenPicker) -> tuple[Tensor, Tensor]:
-        """predict_codebooks(talker, hidden, token, pick) for a plain `pick` (see `plain_picker`)."""
+    def __call__(self, hidden: Tensor, token: Tensor, groups: list[tuple[float, int, float]], group_rows: list[list[int]],
+                 generators: list[torch.Generator | None]) -> tuple[Tensor, Tensor]:
+        """predict_codebooks(talker, hidden, token, pick) for rows [0, B) picked as `_pick` says."""
         stack = self.talker.code_predictor.model
         step = self.step
         caches = [layer.self_attn.cache for layer in step.layers]
-        out = self.function(hidden, self.talker.embed_codec(token), token, self.tables, stack.rope.cos,
-                            stack.rope.sin_signed, [c.k for c in caches], [c.v for c in caches], step.kind,
-                            step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape, step.eps,
-                            torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS, *self.projection, self.projection_bias,
-                            *self.heads, pick.do_sample, float(pick.temperature), int(pick.top_k), float(pick.top_p),
-                            pick.generator)
+        return self.function(hidden, self.talker.embed_codec(token), token, self.tables, stack.rope.cos,
+                             stack.rope.sin_signed, [c.k for c in caches], [c.v for c in caches], step.kind,
+                             step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape,
+                             step.eps, torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS, *self.projection,
+                             self.projection_bias, *self.heads, groups, group_rows, generators)
+
+    def one_row(self, hidden: Tensor, token: Tensor, pick: TokenPicker) -> tuple[Tensor, Tensor]:
+        """One utterance's frame (steps.EagerSteps), its codebooks picked by a plain TokenPicker."""
+        sampled = [(float(pick.temperature), int(pick.top_k), float(pick.top_p))] if pick.do_sample else []
+        out = self(hidden, token, sampled, [[0]] if sampled else [], [pick.generator])
         pick.count += len(self.tables)  # as 15 calls of the picker would leave it
+        return out
+
+    def rows(self, hidden: Tensor, token: Tensor, pick: RowPicker, rows: list[int]) -> tuple[Tensor, Tensor]:
+        """The batched engine's frame over slots [0, B), `rows` of them in use, picked by a plain RowPicker."""
+        groups = pick.sampling_groups(rows)
+        out = self(hidden, token, [(float(t), int(k), float(p)) for t, k, p in groups], list(groups.values()),
+                   pick.generators[: hidden.shape[0]])
+        pick.counted(rows, len(self.tables))
         return out
 
 

@@ -40,10 +40,6 @@ class PickSettings:
         """The code predictor's: the subtalker settings, no penalty."""
         return cls(s.subtalker_do_sample, s.subtalker_temperature, s.subtalker_top_k, s.subtalker_top_p)
 
-    @property
-    def sampling_key(self) -> tuple:
-        return (self.temperature, self.top_k, self.top_p)
-
 
 class RowPicker:
     """Picks for up to `slots` rows; row r's state is reset when a new utterance takes slot r.
@@ -95,13 +91,8 @@ class RowPicker:
                 scores[torch.tensor(early, device=scores.device), self.eos_id] = float("-inf")
             scores = scores.masked_fill(self.suppress[:n], float("-inf"))
         token = scores.argmax(dim=-1, keepdim=True)
-        by_sampling: dict[tuple, list[int]] = {}
-        for r in rows:
-            if settings[r].do_sample:
-                by_sampling.setdefault(settings[r].sampling_key, []).append(r)
-        for (temperature, top_k, top_p), idx in by_sampling.items():
+        for (temperature, top_k, top_p), idx in self.sampling_groups(rows).items():
             index = torch.tensor(idx, device=scores.device)
-            top_k = min(top_k, self.vocab_size) if top_k else 0
             probs = sample_probabilities(scores.index_select(0, index), temperature, top_k, top_p)
             for j, r in enumerate(idx):
                 token[r] = torch.multinomial(probs[j : j + 1], num_samples=1, generator=self.generators[r])[0]
@@ -109,8 +100,28 @@ class RowPicker:
         if penalized_rows:
             index = torch.tensor(penalized_rows, device=token.device)
             self.seen.index_put_((index, token[index, 0]), torch.tensor(True, device=token.device))
-        for r in rows:
-            self.count[r] += 1
+        self.counted(rows, 1)
         return token
+
+    def sampling_groups(self, rows) -> dict[tuple[float, int, float], list[int]]:
+        """The sampled rows among `rows`, grouped by their (temperature, top-k capped at the
+        vocabulary, top-p): each group is processed as one tensor with those scalars."""
+        groups: dict[tuple[float, int, float], list[int]] = {}
+        for r in rows:
+            s = self.settings[r]
+            if s is not None and s.do_sample:
+                groups.setdefault((s.temperature, min(s.top_k, self.vocab_size) if s.top_k else 0, s.top_p), []).append(r)
+        return groups
+
+    def plain(self, rows) -> bool:
+        """Whether a pick for `rows` needs nothing but the logits, their settings and generators:
+        no EOS rule and no repetition penalty (the code predictor's picker)."""
+        return self.eos_id is None and all(self.settings[r] is None or self.settings[r].repetition_penalty == 1.0
+                                           for r in rows)
+
+    def counted(self, rows, picks: int) -> None:
+        """Record `picks` picks for `rows` (made here, or by a fused frame for a plain picker)."""
+        for r in rows:
+            self.count[r] += picks
 
 

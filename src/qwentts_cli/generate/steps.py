@@ -84,7 +84,7 @@ class EagerSteps:
         if int(token) == self.eos_id:  # before the predictor: an EOS frame's other codebooks are never used
             return None
         if self.fused is not None:
-            return self.fused(hidden, token, self.pick_rest)
+            return self.fused.one_row(hidden, token, self.pick_rest)
         return predict_codebooks(self.talker, hidden, token, self.pick_rest)
 
     def talker_step(self, embeds: torch.Tensor, positions: torch.Tensor, span: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,8 @@ float, int8 or int8-weight linears); new positions for rows that share their cac
 (a prompt's prefill, a frame's step), or one per row, each at its own, over a masked window
 (the batched engine's talker step); the loader's fused q/k/v and gate/up; q/k RMSNorm;
 bias-free linears of one kind. Anything else, or a torch whose TorchScript cannot script this,
-keeps the eager layers.
+keeps the eager layers. generate/fused_predictor.py calls `stack_step` and `run_linear` from a
+scripted frame of the code predictor.
 """
 
 from __future__ import annotations
