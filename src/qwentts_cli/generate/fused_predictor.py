@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from qwentts_cli.generate.rows import RowPicker
 from qwentts_cli.generate.sampling import TokenPicker, sample_probabilities
 from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS
-from qwentts_cli.model.scripted import KINDS, DYNAMIC_INT8, WEIGHT_INT8, ScriptedStep, run_linear, script, stack_step
+from qwentts_cli.model.scripted import KINDS, DYNAMIC_INT8, WEIGHT_INT8, ScriptedStep, as_written, run_linear, script, stack_step
 
 NO_PROJECTION = -1  # the 0.6B: the talker and its code predictor have one hidden size
 
@@ -142,11 +142,12 @@ class FusedPredictor:
         stack = self.talker.code_predictor.model
         step = self.step
         caches = [layer.self_attn.cache for layer in step.layers]
-        return self.function(hidden, self.talker.embed_codec(token), token, self.tables, stack.rope.cos,
-                             stack.rope.sin_signed, [c.k for c in caches], [c.v for c in caches], step.kind,
-                             step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape,
-                             step.eps, torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS, *self.projection,
-                             self.projection_bias, *self.heads, groups, group_rows, generators)
+        with as_written():
+            return self.function(hidden, self.talker.embed_codec(token), token, self.tables, stack.rope.cos,
+                                 stack.rope.sin_signed, [c.k for c in caches], [c.v for c in caches], step.kind,
+                                 step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape,
+                                 step.eps, torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS, *self.projection,
+                                 self.projection_bias, *self.heads, groups, group_rows, generators)
 
     def one_row(self, hidden: Tensor, token: Tensor, pick: TokenPicker) -> tuple[Tensor, Tensor]:
         """One utterance's frame (steps.EagerSteps), its codebooks picked by a plain TokenPicker."""

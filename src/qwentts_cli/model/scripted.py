@@ -145,6 +145,16 @@ def script(function):
         return None
 
 
+def as_written():
+    """Where a scripted function here runs: its graph as written, without TorchScript's profiling
+    executor. That executor runs a function's first calls instrumented and then re-optimizes it,
+    which made the first two frames of the 0.6B code predictor 0.2-0.45 s slower each, for
+    nothing: on a CPU it has nothing to fuse in these graphs, and the steady state was the same
+    (docs/benchmark.md). Also the surest way to run exactly the ops written. (A thread-local flag,
+    set for the call only: other TorchScript in the process is left as it is.)"""
+    return torch.jit.optimized_execution(False)
+
+
 @functools.cache
 def _script() -> torch.jit.ScriptFunction | None:
     """`stack_step` scripted, once per process."""
@@ -177,10 +187,11 @@ class ScriptedStep:
         """DecoderStack.forward's new positions from `start`; with `positions` and `hidden`,
         DecoderStack.decode_at's step over a window of `start` cache positions."""
         caches = [layer.self_attn.cache for layer in self.layers]
-        return self.function(x, start, positions, hidden, cos, sin_signed, [c.k for c in caches],
-                             [c.v for c in caches], self.kind, self.packed, self.weights, self.scales, self.norms,
-                             self.final_norm, *self.shape, self.eps, torch.finfo(x.dtype).min,
-                             GROUPED_MIN_ROWS_X_POSITIONS)
+        with as_written():
+            return self.function(x, start, positions, hidden, cos, sin_signed, [c.k for c in caches],
+                                 [c.v for c in caches], self.kind, self.packed, self.weights, self.scales, self.norms,
+                                 self.final_norm, *self.shape, self.eps, torch.finfo(x.dtype).min,
+                                 GROUPED_MIN_ROWS_X_POSITIONS)
 
 
 def linear_kind(stack: nn.Module) -> int | None:
