@@ -16,6 +16,7 @@ import dataclasses
 import pytest
 import torch
 
+from helpers import randomize
 from qwentts_cli.config import DecoderStackConfig, SamplingConfig
 from qwentts_cli.generate.fused_predictor import fused_predictor, plain_picker
 from qwentts_cli.generate.rows import PickSettings, RowPicker
@@ -44,9 +45,7 @@ def _talker(predictor_hidden: int, linears: str, dtype: torch.dtype = torch.floa
                               text_hidden_size=64, predictor=_stack_config(predictor_hidden, 3, 80))
     torch.manual_seed(0)
     talker = Talker(cfg)
-    with torch.no_grad():
-        for name, p in talker.named_parameters():
-            p.copy_(1 + 0.1 * torch.randn_like(p) if "norm" in name else 0.1 * torch.randn_like(p))
+    randomize(talker, 0.1)
     talker.to(dtype)
     fuse_projections(talker)
     if linears == "packed":

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import randomize
 from qwentts_cli.config import DecoderStackConfig
 from qwentts_cli.load.fusion import fuse_projections
 from qwentts_cli.load.pack import pack_talker
@@ -28,9 +29,7 @@ def _stack(quantize: str | None, kv_heads: int = 2, seed: int = 0, dtype: torch.
                              num_key_value_heads=kv_heads, head_dim=64, rms_norm_eps=1e-6, rope_theta=10000.0,
                              max_position_embeddings=64, vocab_size=32, num_code_groups=4)
     stack = DecoderStack(cfg)
-    with torch.no_grad():
-        for name, p in stack.named_parameters():
-            p.copy_(1 + 0.1 * torch.randn_like(p) if "norm" in name else 0.05 * torch.randn_like(p))
+    randomize(stack, 0.05)
     stack.to(dtype)
     fuse_projections(stack)
     if quantize == "packed":  # bfloat16 linears in oneDNN's layout (model/packed.py)
