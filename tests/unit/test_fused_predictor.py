@@ -3,10 +3,11 @@
 Bit for bit: it runs the same aten ops in the same order as `steps.predict_codebooks`, so the
 codes, the summed embedding and the generator's state afterwards must be equal, not close.
 Checked for one row (a TokenPicker) and for the batched engine's rows (a RowPicker: rows of
-different settings, each its own generator, a free slot among them), at a mid size where the code predictor shares the talker's hidden size (the 0.6B: no
-projection) and where it is narrower (the 1.7B: an input projection with a bias), for float32,
-int8, int8-weight and bfloat16 linears, greedy and sampled with every sampling branch on, and
-against the eager layers as well as the scripted steps.
+different settings, each its own generator, a free slot among them), at a mid size where the
+code predictor shares the talker's hidden size (the 0.6B: no projection) and where it is
+narrower (the 1.7B: an input projection with a bias), for float32, int8, int8-weight and
+bfloat16 linears, greedy and sampled with every sampling branch on, and against the eager
+layers as well as the scripted steps.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def test_fused_rows_are_the_row_pickers_python_loop_bit_for_bit(linears):
     assert all(torch.equal(a, b) for a, b in zip(draws, expected_draws))
     codes = torch.stack(got[0::2])  # (3, 5, 6)
     assert not torch.equal(codes[:, 0], codes[:, 4])  # rows 0 and 4: one setting, their own generators
-    assert torch.equal(draws[2], torch.rand(3, generator=torch.Generator().manual_seed(102)))  # the free slot drew nothing
+    # The free slot drew nothing.
+    assert torch.equal(draws[2], torch.rand(3, generator=torch.Generator().manual_seed(102)))
 
 
 def test_the_fixture_frames_run_fused(synthesizer):

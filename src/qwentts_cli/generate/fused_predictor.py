@@ -29,7 +29,8 @@ from torch import Tensor, nn
 from qwentts_cli.generate.rows import RowPicker
 from qwentts_cli.generate.sampling import TokenPicker, sample_probabilities
 from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS
-from qwentts_cli.model.scripted import KINDS, DYNAMIC_INT8, WEIGHT_INT8, ScriptedStep, as_written, run_linear, script, stack_step
+from qwentts_cli.model.scripted import (DYNAMIC_INT8, KINDS, WEIGHT_INT8, ScriptedStep, as_written, run_linear, script,
+                                        stack_step)
 
 NO_PROJECTION = -1  # the 0.6B: the talker and its code predictor have one hidden size
 
@@ -42,14 +43,15 @@ def _predictor_step(x: Tensor, start: int, head: int, cos_table: Tensor, sin_tab
                     proj_weights: List[Tensor], proj_scales: List[Tensor], proj_bias: Optional[Tensor],
                     head_kind: int, head_packed: List[torch.classes.quantized.LinearPackedParamsBase],
                     head_weights: List[Tensor], head_scales: List[Tensor]) -> Tensor:
-    """CodePredictor.step: the projection, DecoderStack.forward at [start, start + T), head `head`'s logits of the last position."""
+    """CodePredictor.step: the projection, DecoderStack.forward at [start, start + T), then head
+    `head`'s logits of the last position."""
     if proj_kind != -1:
         x = run_linear(x, 0, proj_kind, proj_packed, proj_weights, proj_scales, proj_bias)
     T = x.shape[1]
     cos = cos_table[start : start + T].to(x.dtype)  # RotaryTable.forward
     sin_signed = sin_table[start : start + T].to(x.dtype)
     hidden = stack_step(x, start, None, None, cos, sin_signed, k_caches, v_caches, kind, packed, weights, scales,
-                         norms, final_norm, n_heads, n_kv_heads, head_dim, eps, masked, grouped_from)
+                        norms, final_norm, n_heads, n_kv_heads, head_dim, eps, masked, grouped_from)
     return run_linear(hidden, head, head_kind, head_packed, head_weights, head_scales)[:, -1]
 
 
@@ -136,8 +138,8 @@ class FusedPredictor:
         self.projection_bias = projection_bias
         self.tables = [table.weight.detach() for table in talker.code_predictor.model.codec_embedding]
 
-    def __call__(self, hidden: Tensor, token: Tensor, groups: list[tuple[float, int, float]], group_rows: list[list[int]],
-                 generators: list[torch.Generator | None]) -> tuple[Tensor, Tensor]:
+    def __call__(self, hidden: Tensor, token: Tensor, groups: list[tuple[float, int, float]],
+                 group_rows: list[list[int]], generators: list[torch.Generator | None]) -> tuple[Tensor, Tensor]:
         """predict_codebooks(talker, hidden, token, pick) for rows [0, B) picked as `_pick` says."""
         stack = self.talker.code_predictor.model
         step = self.step
@@ -146,8 +148,8 @@ class FusedPredictor:
             return self.function(hidden, self.talker.embed_codec(token), token, self.tables, stack.rope.cos,
                                  stack.rope.sin_signed, [c.k for c in caches], [c.v for c in caches], step.kind,
                                  step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape,
-                                 step.eps, torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS, *self.projection,
-                                 self.projection_bias, *self.heads, groups, group_rows, generators)
+                                 step.eps, torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS,
+                                 *self.projection, self.projection_bias, *self.heads, groups, group_rows, generators)
 
     def one_row(self, hidden: Tensor, token: Tensor, pick: TokenPicker) -> tuple[Tensor, Tensor]:
         """One utterance's frame (steps.EagerSteps), its codebooks picked by a plain TokenPicker."""

@@ -110,7 +110,8 @@ class RowPicker:
         for r in rows:
             s = self.settings[r]
             if s is not None and s.do_sample:
-                groups.setdefault((s.temperature, min(s.top_k, self.vocab_size) if s.top_k else 0, s.top_p), []).append(r)
+                top_k = min(s.top_k, self.vocab_size) if s.top_k else 0
+                groups.setdefault((s.temperature, top_k, s.top_p), []).append(r)
         return groups
 
     def plain(self, rows) -> bool:

@@ -41,7 +41,7 @@ KINDS = {nn.Linear: FLOAT, DynamicInt8Linear: DYNAMIC_INT8, WeightOnlyInt8Linear
 
 
 def run_linear(x: Tensor, j: int, kind: int, packed: List[torch.classes.quantized.LinearPackedParamsBase],
-            weights: List[Tensor], scales: List[Tensor], bias: Optional[Tensor] = None) -> Tensor:
+               weights: List[Tensor], scales: List[Tensor], bias: Optional[Tensor] = None) -> Tensor:
     """Linear j of the list: the forward of nn.Linear, DynamicInt8Linear (its bias is packed with
     it), WeightOnlyInt8Linear or PackedLinear. (`kind` is compared with literals: DYNAMIC_INT8 is
     1, WEIGHT_INT8 2, PACKED 3.)"""
@@ -72,10 +72,10 @@ def _rms_norm(x: Tensor, weight: Optional[Tensor], eps: float) -> Tensor:
 
 
 def stack_step(x: Tensor, start: int, positions: Optional[Tensor], hidden: Optional[Tensor], cos: Tensor,
-                sin_signed: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
-                packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
-                scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
-                head_dim: int, eps: float, masked: float, grouped_from: int) -> Tensor:
+               sin_signed: Tensor, k_caches: List[Tensor], v_caches: List[Tensor], kind: int,
+               packed: List[torch.classes.quantized.LinearPackedParamsBase], weights: List[Tensor],
+               scales: List[Tensor], norms: List[Tensor], final_norm: Tensor, n_heads: int, n_kv_heads: int,
+               head_dim: int, eps: float, masked: float, grouped_from: int) -> Tensor:
     """New positions for rows [0, B): DecoderStack.forward of x (B, T, C) at cache positions
     [start, start + T) (positions None), or DecoderStack.decode_at (T = 1), row b at positions[b]
     over the first `start` cache positions with `hidden` (B, 1, 1, start) masking each row's later
