@@ -29,8 +29,8 @@ from torch import Tensor, nn
 from qwentts_cli.generate.rows import RowPicker
 from qwentts_cli.generate.sampling import TokenPicker, sample_probabilities
 from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS
-from qwentts_cli.model.scripted import (DYNAMIC_INT8, KINDS, WEIGHT_INT8, ScriptedStep, as_written, run_linear, script,
-                                        stack_step)
+from qwentts_cli.model.scripted import (DYNAMIC_INT8, KINDS, ScriptedStep, as_written, linear_lists, run_linear,
+                                        script, stack_step)
 
 NO_PROJECTION = -1  # the 0.6B: the talker and its code predictor have one hidden size
 
@@ -113,17 +113,13 @@ def _script() -> torch.jit.ScriptFunction | None:
     return script(_predict_codebooks)
 
 
-def _linear_args(modules: list[nn.Module]) -> tuple[int, list, list, list] | None:
+def _linear_args(modules: list[nn.Module]) -> tuple | None:
     """(kind, packed, weights, scales) of linears that `run_linear` runs, all of one kind; None otherwise."""
     kinds = {KINDS.get(type(m)) for m in modules}
     if len(kinds) != 1 or None in kinds:
         return None
     kind = kinds.pop()
-    if kind == DYNAMIC_INT8:
-        return kind, [m.packed for m in modules], [], []
-    if kind == WEIGHT_INT8:
-        return kind, [], [m.weight_int8 for m in modules], [m.scale for m in modules]
-    return kind, [], [m.weight.detach() for m in modules], []
+    return (kind, *linear_lists(modules, kind))
 
 
 class FusedPredictor:
@@ -169,8 +165,7 @@ class FusedPredictor:
 
 def plain_picker(pick: object) -> bool:
     """Whether `pick` is a TokenPicker that needs nothing but the logits: no penalty, EOS or suppressed tokens."""
-    return (type(pick) is TokenPicker and pick.penalty == 1.0 and pick.eos_id is None and pick.suppress is None
-            and pick.seen is None)
+    return type(pick) is TokenPicker and pick.penalty == 1.0 and pick.eos_id is None and pick.suppress is None
 
 
 def fused_predictor(talker: nn.Module, device: torch.device, dtype: torch.dtype) -> FusedPredictor | None:

@@ -161,6 +161,15 @@ def _script() -> torch.jit.ScriptFunction | None:
     return script(stack_step)
 
 
+def linear_lists(linears: list[nn.Module], kind: int) -> tuple[list, list[Tensor], list[Tensor]]:
+    """The (packed, weights, scales) lists `run_linear` reads for `linears`, all of `kind`."""
+    if kind == DYNAMIC_INT8:
+        return [m.packed for m in linears], [], []
+    if kind == WEIGHT_INT8:
+        return [], [m.weight_int8 for m in linears], [m.scale for m in linears]
+    return [], [m.weight.detach() for m in linears], []  # FLOAT, PACKED
+
+
 class ScriptedStep:
     """A stack's scripted step: its weights gathered once, its caches read per call
     (setup_caches may replace them). Holds no copies: every tensor is the stack's own."""
@@ -169,10 +178,7 @@ class ScriptedStep:
         self.function, self.kind = function, kind
         linears = [m for layer in stack.layers for m in (layer.self_attn.qkv_proj, layer.self_attn.o_proj,
                                                          layer.mlp.gate_up_proj, layer.mlp.down_proj)]
-        self.packed = [m.packed for m in linears] if kind == DYNAMIC_INT8 else []
-        self.weights = ([m.weight.detach() for m in linears] if kind in (FLOAT, PACKED) else
-                        [m.weight_int8 for m in linears] if kind == WEIGHT_INT8 else [])
-        self.scales = [m.scale for m in linears] if kind == WEIGHT_INT8 else []
+        self.packed, self.weights, self.scales = linear_lists(linears, kind)
         self.norms = [w.detach() for layer in stack.layers
                       for w in (layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
                                 layer.self_attn.q_norm.weight, layer.self_attn.k_norm.weight)]
