@@ -7,6 +7,7 @@ every request makes the same work) and reports:
   time, errors.
 
     python docs/bench-scripts/serve_load.py --model random:0.6b --quantize int8 --concurrency 1,4,8
+    python docs/bench-scripts/serve_load.py --model random:0.6b --quantize int8 --codec-dtype bfloat16
 
 Only 127.0.0.1 is ever a target; the server is stopped at the end.
 """
@@ -40,6 +41,8 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
         cmd += ["--quantize", args.quantize]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.codec_dtype:
+        cmd += ["--codec-dtype", args.codec_dtype]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     url = None
     for raw in proc.stderr:
@@ -75,6 +78,7 @@ def main() -> None:
     parser.add_argument("--quantize", default=None)
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="the server's --threads (default: its own)")
+    parser.add_argument("--codec-dtype", default=None, help="the server's --codec-dtype (default: its own, float32)")
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--concurrency", default="1,4,8")
     args = parser.parse_args()

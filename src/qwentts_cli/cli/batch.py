@@ -7,7 +7,8 @@ file still there). One bad item is one failed line of the manifest; the others r
 
 All items' pieces run through one batched engine (`--batch N` at once, generate/batch.py):
 a piece joins as soon as a slot is free, whichever item it belongs to, and each item is written
-as its last piece ends, in input order. Each item's audio is what it gets alone.
+as its last piece ends, in input order. Each item's audio is what it gets alone, except with int8
+linears, which quantize a step's activations over all its rows (docs/benchmark.md).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def batch(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     batch_size: int = typer.Option(
-        DEFAULT_BATCH, "--batch", help="Pieces generated at once, across items (the same audio; 1: one after another)."),
+        DEFAULT_BATCH, "--batch", help="Pieces generated at once, across items (the same audio, except with --quantize int8; 1: one after another)."),
     ray_address: Optional[str] = typer.Option(
         None, "--ray", help="Run on a Ray cluster: local (start one here), auto (the one `ray start` made here), "
         "or the head's HOST:PORT. Needs the [ray] extra and an --out-dir every worker sees."),

@@ -82,7 +82,7 @@ def synth(
     cuda_graphs: bool = typer.Option(True, "--cuda-graphs/--no-cuda-graphs", help=CUDA_GRAPHS_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: torch's choice)."),
     batch: Optional[int] = typer.Option(
-        None, "--batch", help="Generate up to N sentences at once (the same audio, faster; default: "
+        None, "--batch", help="Generate up to N sentences at once (faster; the same audio except with --quantize int8; default: "
         f"{DEFAULT_BATCH} for files, 1 for live input). --batch 1: one after another."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress, text and timings on stderr, also when piping."),
 ) -> None:
