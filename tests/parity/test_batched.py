@@ -178,3 +178,28 @@ def test_every_newcomer_prefilled_at_once_gives_the_same_codes(synthesizer):
     engine = synthesizer.batch_engine(4, prefills_per_step=4)
     for job, frames in OrderedRows(engine, jobs):
         np.testing.assert_array_equal(torch.stack(list(frames)).numpy(), np.array(load_case(job.tag)["codes"]))
+
+
+def test_several_rows_step_packed_and_a_lone_row_plain(synthesizer, monkeypatch):
+    # float32 on the CPU: steps over several rows run on oneDNN-packed weights (the golden tests
+    # above go through them); a row alone in its step keeps the plain products, the official ones.
+    from qwentts_cli.generate.batch import BatchEngine
+    from qwentts_cli.model import packed
+
+    engines = []
+    original = BatchEngine.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        engines.append(self)
+
+    name = GOLDEN_CASES[1]
+    utterance = [(load_case(name)["text"], golden_request(load_case(name), synthesizer.greedy), None)]
+    monkeypatch.setattr(BatchEngine, "__init__", spy)
+    codes = run_batched(synthesizer, utterance, 4)[0]
+    np.testing.assert_array_equal(codes, np.array(load_case(name)["codes"]))
+    engine = engines[0]
+    if packed.float32_available():
+        assert engine.talker_many is not None and engine.talker_many.kind == 3
+        assert engine.fused_many is not None and engine.fused_many.step.kind == 3
+    assert engine.fused.step.kind == 0  # what a lone row runs

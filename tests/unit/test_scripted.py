@@ -123,3 +123,38 @@ def test_masked_window_steps_are_the_eager_ones_bit_for_bit(quantize):
     stack.scripted = False
     eager = run()
     assert all(torch.equal(a, b) for a, b in zip(scripted, eager))
+
+
+def _masked_window_run(stack: DecoderStack, step=None) -> list[torch.Tensor]:
+    C, window = stack.cfg.hidden_size, 16
+    generator = torch.Generator().manual_seed(2)
+    stack.setup_caches(window, torch.float32, torch.device("cpu"), batch=3)
+    with torch.inference_mode():
+        for layer in stack.layers:
+            layer.self_attn.cache.k.zero_(), layer.self_attn.cache.v.zero_()
+        positions = torch.tensor([0, 4, 9])
+        out = []
+        for _ in range(6):
+            out.append(stack.decode_at(torch.randn(3, 1, C, generator=generator), positions, window, step))
+            positions = positions + 1
+        return out
+
+
+@pytest.mark.skipif(not packed.float32_available(), reason="this torch runs no float32 through oneDNN")
+def test_the_many_rows_step_is_the_plain_one_within_float32_rounding():
+    # The batched engine's steps over several rows: the same graph on weights packed for oneDNN.
+    stack = _stack(None)
+    many = stack.many_rows_step(3)
+    assert many is not None and many.kind == 3 and many is stack.many_rows_step(3)  # packed, made once
+    assert stack.scripted_step().kind == 0  # the stack's own step keeps its plain weights
+    plain, packed_rows = _masked_window_run(stack), _masked_window_run(stack, many)
+    for a, b in zip(plain, packed_rows):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("quantize, dtype", [("int8", torch.float32), (None, torch.bfloat16)])
+def test_only_float32_plain_stacks_get_a_many_rows_step(quantize, dtype):
+    stack = _stack(quantize, dtype=dtype)
+    assert stack.many_rows_step(3) is None
+    with pytest.raises(ValueError, match="float32"):
+        stack.scripted_step().packed_for(3)

@@ -19,6 +19,7 @@ steps draw their noise beforehand and keep the Python loop.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import List, Optional, Tuple
 
@@ -146,6 +147,12 @@ class FusedPredictor:
                                  step.packed, step.weights, step.scales, step.norms, step.final_norm, *step.shape,
                                  step.eps, torch.finfo(hidden.dtype).min, GROUPED_MIN_ROWS_X_POSITIONS,
                                  *self.projection, self.projection_bias, *self.heads, groups, group_rows, generators)
+
+    def with_step(self, stack_step: ScriptedStep) -> "FusedPredictor":
+        """This frame with another step of the same stack (DecoderStack.many_rows_step)."""
+        fused = copy.copy(self)
+        fused.step = stack_step
+        return fused
 
     def one_row(self, hidden: Tensor, token: Tensor, pick: TokenPicker) -> tuple[Tensor, Tensor]:
         """One utterance's frame (steps.EagerSteps), its codebooks picked by a plain TokenPicker."""

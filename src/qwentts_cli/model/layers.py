@@ -344,6 +344,7 @@ class DecoderStack(nn.Module):
         # bit for bit, with less overhead), set up at the first setup_caches. False: eager only.
         self.scripted = True
         self._scripted_step: list = []  # [the step or None] once made (a list: not an nn.Module attribute)
+        self._many_rows_steps: dict = {}  # rows -> the packed float32 step (many_rows_step), once made
 
     def setup_caches(self, max_len: int, dtype: torch.dtype, device: torch.device, batch: int = 1,
                      keep: bool = False) -> None:
@@ -394,7 +395,23 @@ class DecoderStack(nn.Module):
             self._scripted_step.append(scripted_step(self))
         return self._scripted_step[0]
 
-    def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int) -> torch.Tensor:
+    def many_rows_step(self, rows: int):
+        """The scripted step for calls over several rows (up to `rows`) where packing pays: float32 on
+        a CPU whose torch runs it through oneDNN (ScriptedStep.packed_for), made once per size;
+        else None (callers use the stack's own step)."""
+        step = self._scripted_for("cpu", torch.float32)
+        if step is None or step.kind != 0 or not step.weights or step.weights[0].dtype != torch.float32 \
+                or step.weights[0].device.type != "cpu":
+            return None
+        from qwentts_cli.model import packed
+
+        if not packed.float32_available():
+            return None
+        if rows not in self._many_rows_steps:
+            self._many_rows_steps[rows] = step.packed_for(rows)
+        return self._many_rows_steps[rows]
+
+    def decode_at(self, x: torch.Tensor, positions: torch.Tensor, window: int, step=None) -> torch.Tensor:
         """x: (B, 1, C), row b at position positions[b] ((B,) long, on x's device) -> normed hidden state (B, 1, C).
 
         Attends over the first `window` cache positions (> every position) with each row's later
@@ -407,7 +424,7 @@ class DecoderStack(nn.Module):
         cos = self.rope.cos.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)  # (B, 1, 1, hd)
         sin_signed = self.rope.sin_signed.index_select(0, positions).to(x.dtype).view(B, 1, 1, -1)
         hidden = (torch.arange(window, device=x.device)[None, :] > positions[:, None]).view(B, 1, 1, window)
-        step = self._scripted_for(x.device, x.dtype)
+        step = step or self._scripted_for(x.device, x.dtype)  # `step`: the batched engine's many_rows_step
         if step is not None:
             return step(x, window, cos, sin_signed, positions, hidden)
         for layer in self.layers:

@@ -23,6 +23,7 @@ scripted frame of the code predictor.
 
 from __future__ import annotations
 
+import copy
 import functools
 import warnings
 from typing import List, Optional
@@ -187,6 +188,20 @@ class ScriptedStep:
         self.shape = (attn.n_heads, attn.n_kv_heads, attn.head_dim)
         self.eps = float(stack.cfg.rms_norm_eps)
         self.layers = stack.layers
+
+    def packed_for(self, rows: int) -> "ScriptedStep":
+        """This float32 step with its linears' weights reordered once for oneDNN's matmul at `rows`
+        rows (model/packed.py), for the batched engine's steps over several rows: there MKL's
+        float32 GEMM streams the weights at less than half its one-row rate, oneDNN's packed one at
+        about its one-row rate (docs/benchmark.md, "An AMX Xeon"). A second copy of the weights: the
+        plain ones stay for single rows and prefills, which must be the official products bit for
+        bit. Several rows' products round differently from one row's with either kernel."""
+        if self.kind != FLOAT or any(w.dtype != torch.float32 for w in self.weights):
+            raise ValueError("packed_for packs a float32 step of plain linears")
+        step = copy.copy(self)
+        step.kind = PACKED
+        step.weights = [torch.ops.mkldnn._reorder_linear_weight(w, rows) for w in self.weights]
+        return step
 
     def __call__(self, x: Tensor, start: int, cos: Tensor, sin_signed: Tensor, positions: Tensor | None = None,
                  hidden: Tensor | None = None) -> Tensor:

@@ -98,8 +98,10 @@ class Talker(nn.Module):
         hidden = self.model(embeds, start, row)
         return hidden[:, -1:], self.codec_head(hidden)[:, -1]
 
-    def decode_at(self, embeds: torch.Tensor, positions: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_at(self, embeds: torch.Tensor, positions: torch.Tensor, window: int,
+                  step=None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame's step in fixed shapes (see DecoderStack.decode_at): embeds (B, 1, C), row b
-        at positions[b] ((B,) long tensor) -> (hidden (B, 1, C), codebook-0 logits (B, V))."""
-        hidden = self.model.decode_at(embeds, positions, window)
+        at positions[b] ((B,) long tensor) -> (hidden (B, 1, C), codebook-0 logits (B, V)).
+        `step`: a scripted step to run instead of the stack's own (DecoderStack.many_rows_step)."""
+        hidden = self.model.decode_at(embeds, positions, window, step)
         return hidden, self.codec_head(hidden)[:, -1]
