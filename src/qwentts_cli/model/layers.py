@@ -400,12 +400,7 @@ class DecoderStack(nn.Module):
         a CPU whose torch runs it through oneDNN (ScriptedStep.packed_for), made once per size;
         else None (callers use the stack's own step)."""
         step = self._scripted_for("cpu", torch.float32)
-        if step is None or step.kind != 0 or not step.weights or step.weights[0].dtype != torch.float32 \
-                or step.weights[0].device.type != "cpu":
-            return None
-        from qwentts_cli.model import packed
-
-        if not packed.float32_available():
+        if step is None or not step.packable():
             return None
         if rows not in self._many_rows_steps:
             self._many_rows_steps[rows] = step.packed_for(rows)

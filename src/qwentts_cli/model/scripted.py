@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from qwentts_cli.model.layers import GROUPED_MIN_ROWS_X_POSITIONS, grouped_matmul
 from qwentts_cli.model.packed import PackedLinear, packed_linear
+from qwentts_cli.model.packed import float32_available as packed_float32_available
 from qwentts_cli.model.quantize import DynamicInt8Linear, WeightOnlyInt8Linear
 
 # The linear kinds of a stack (all its linears are of one kind).
@@ -189,6 +190,11 @@ class ScriptedStep:
         self.eps = float(stack.cfg.rms_norm_eps)
         self.layers = stack.layers
 
+    def packable(self) -> bool:
+        """Whether `packed_for` applies: plain float32 linears on the CPU, and a torch whose oneDNN runs float32."""
+        return (self.kind == FLOAT and bool(self.weights) and packed_float32_available()
+                and all(w.dtype == torch.float32 and w.device.type == "cpu" for w in self.weights))
+
     def packed_for(self, rows: int) -> "ScriptedStep":
         """This float32 step with its linears' weights reordered once for oneDNN's matmul at `rows`
         rows (model/packed.py), for the batched engine's steps over several rows: there MKL's
@@ -196,8 +202,8 @@ class ScriptedStep:
         about its one-row rate (docs/benchmark.md, "An AMX Xeon"). A second copy of the weights: the
         plain ones stay for single rows and prefills, which must be the official products bit for
         bit. Several rows' products round differently from one row's with either kernel."""
-        if self.kind != FLOAT or any(w.dtype != torch.float32 for w in self.weights):
-            raise ValueError("packed_for packs a float32 step of plain linears")
+        if not self.packable():
+            raise ValueError("packed_for packs a float32 step of plain linears on a CPU with oneDNN")
         step = copy.copy(self)
         step.kind = PACKED
         step.weights = [torch.ops.mkldnn._reorder_linear_weight(w, rows) for w in self.weights]
