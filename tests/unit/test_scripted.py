@@ -103,29 +103,15 @@ def test_stacks_of_another_shape_stay_eager():
 def test_masked_window_steps_are_the_eager_ones_bit_for_bit(quantize):
     # decode_at: each row at its own position over a fixed window (the batched engine's talker step).
     stack = _stack(quantize)
-    C, window = stack.cfg.hidden_size, 16
-
-    def run() -> list[torch.Tensor]:
-        generator = torch.Generator().manual_seed(2)
-        stack.setup_caches(window, torch.float32, torch.device("cpu"), batch=3)
-        with torch.inference_mode():
-            for layer in stack.layers:
-                layer.self_attn.cache.k.zero_(), layer.self_attn.cache.v.zero_()
-            positions = torch.tensor([0, 4, 9])
-            out = []
-            for _ in range(6):
-                out.append(stack.decode_at(torch.randn(3, 1, C, generator=generator), positions, window))
-                positions = positions + 1
-            return out
-
     assert stack.scripted_step() is not None
-    scripted = run()
+    scripted = _masked_window_run(stack)
     stack.scripted = False
-    eager = run()
+    eager = _masked_window_run(stack)
     assert all(torch.equal(a, b) for a, b in zip(scripted, eager))
 
 
 def _masked_window_run(stack: DecoderStack, step=None) -> list[torch.Tensor]:
+    """Six decode_at steps of 3 rows at positions 0, 4 and 9 over a window of 16 (with `step`, that scripted step)."""
     C, window = stack.cfg.hidden_size, 16
     generator = torch.Generator().manual_seed(2)
     stack.setup_caches(window, torch.float32, torch.device("cpu"), batch=3)
