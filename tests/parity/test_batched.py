@@ -180,25 +180,19 @@ def test_every_newcomer_prefilled_at_once_gives_the_same_codes(synthesizer):
         np.testing.assert_array_equal(torch.stack(list(frames)).numpy(), np.array(load_case(job.tag)["codes"]))
 
 
-def test_several_rows_step_packed_and_a_lone_row_plain(synthesizer, monkeypatch):
+def test_several_rows_step_packed_and_a_lone_row_plain(synthesizer):
     # float32 on the CPU: steps over several rows run on oneDNN-packed weights (the golden tests
     # above go through them); a row alone in its step keeps the plain products, the official ones.
-    from qwentts_cli.generate.batch import BatchEngine
+    from qwentts_cli.generate.schedule import Job, OrderedRows
     from qwentts_cli.model import packed
 
-    engines = []
-    original = BatchEngine.__init__
-
-    def spy(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        engines.append(self)
-
     name = GOLDEN_CASES[1]
-    utterance = [(load_case(name)["text"], golden_request(load_case(name), synthesizer.greedy), None)]
-    monkeypatch.setattr(BatchEngine, "__init__", spy)
-    codes = run_batched(synthesizer, utterance, 4)[0]
-    np.testing.assert_array_equal(codes, np.array(load_case(name)["codes"]))
-    engine = engines[0]
+    request = synthesizer.resolve(**golden_request(load_case(name), synthesizer.greedy))
+    engine = synthesizer.batch_engine(4)
+    job = Job(lambda: synthesizer.piece_row(load_case(name)["text"], request, None), tag=name)
+    got = [torch.stack(list(frames)).numpy() for _, frames in OrderedRows(engine, [job])]
+    assert len(got) == 1
+    np.testing.assert_array_equal(got[0], np.array(load_case(name)["codes"]))
     if packed.float32_available():
         assert engine.talker_many is not None and engine.talker_many.kind == 3
         assert engine.fused_many is not None and engine.fused_many.step.kind == 3
