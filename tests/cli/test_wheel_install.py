@@ -1,4 +1,4 @@
-"""The built wheel works on its own: package data (the text tokenizer) included, console script runs."""
+"""The built wheel works on its own: package data (the text tokenizer, the native sources) included, console script runs."""
 
 from __future__ import annotations
 
@@ -71,13 +71,17 @@ def test_wheel_installs_and_runs(tmp_path: Path, model_dir: Path) -> None:
     root = make_venv(tmp_path, wheel, env)
     python, qwentts = root / "bin" / "python", root / "bin" / "qwentts"
 
-    where = run([python, "-c", "import qwentts_cli, qwentts_cli.text.tokenizer as t; "
-                 "print(qwentts_cli.__file__); print(t.SHIPPED_DIR)"], tmp_path, env)
+    where = run([python, "-c", "import qwentts_cli, qwentts_cli.text.tokenizer as t, qwentts_cli.native.build as b; "
+                 "print(qwentts_cli.__file__); print(t.SHIPPED_DIR); print(b.HERE)"], tmp_path, env)
     assert where.returncode == 0, where.stderr
-    package_file, shipped_dir = (Path(line) for line in where.stdout.splitlines())
+    package_file, shipped_dir, native_dir = (Path(line) for line in where.stdout.splitlines())
     assert package_file.is_relative_to(root), f"the venv imports {package_file}, not the wheel's copy"
     assert not package_file.is_relative_to(REPO)
     assert shipped_dir.is_relative_to(root) and (shipped_dir / "vocab.json").is_file()
+    # The native packer's source and header stand-ins, compiled on a user's first int8 load.
+    assert native_dir.is_relative_to(root)
+    assert (native_dir / "pack_int8_rows.cpp").is_file()
+    assert {p.name for p in (native_dir / "include" / "asmjit").iterdir()} == {"core.h", "x86.h"}
 
     done = run([qwentts, "tokenize", "Привет"], tmp_path, env)
     assert done.returncode == 0, done.stderr

@@ -20,7 +20,8 @@ def print_report(report: dict) -> None:
     console = Console() if Console().is_terminal else Console(width=200)
     console.print(
         f"[bold]qwentts bench[/]  model={report['model']}  device={report['device']} ({report['device_name']})  "
-        f"dtype={report['dtype']}  quantize={report.get('quantize') or 'none'}  codec={report.get('codec_dtype', 'float32')}  cuda_graphs={report.get('cuda_graphs', False)}  threads={report['threads']}  mode={report['mode']}  "
+        f"dtype={report['dtype']}  quantize={report.get('quantize') or 'none'}"
+        f"{'  packer=' + report['int8_packer'] if report.get('int8_packer') else ''}  codec={report.get('codec_dtype', 'float32')}  cuda_graphs={report.get('cuda_graphs', False)}  threads={report['threads']}  mode={report['mode']}  "
         f"runs={report['runs']} (+{report['warmup']} warm-up)  load={report['load_s']:.2f}s"
     )
     voice = report.get("voice")

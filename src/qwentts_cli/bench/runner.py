@@ -160,6 +160,8 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "dtype": dtype,
         "quantize": quantize,
+        # Which packer made the int8 weights: it changes load_s, not the products (native/int8_pack.py).
+        "int8_packer": _int8_packer() if quantize == "int8" else None,
         "codec_dtype": codec_dtype,
         "cuda_graphs": synth.frame_generator.uses_graphs(dev),
         "threads": torch.get_num_threads(),
@@ -176,3 +178,9 @@ def bench(model: str | None, texts: dict[str, str], runs: int = 3, warmup: int =
         "results": results,
         **({"batch_text": name, "batches": batch_results} if batch_results is not None else {}),
     }
+
+
+def _int8_packer() -> str:
+    from qwentts_cli.native import int8_pack
+
+    return "native" if int8_pack.loaded() is not None else "torch"

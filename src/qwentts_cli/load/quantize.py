@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from qwentts_cli.load.quant_cache import RowsWriter
-from qwentts_cli.model.quantize import WeightOnlyInt8Linear, kernel_for, quantize_rows
+from qwentts_cli.model.quantize import DynamicInt8Linear, WeightOnlyInt8Linear, kernel_for, quantize_rows
+from qwentts_cli.native import int8_pack
 
 
 def quantized_linears(talker: nn.Module, mode: str) -> list[str]:
@@ -37,6 +38,8 @@ def quantize_talker(talker: nn.Module, mode: str, cache: str | None = None) -> N
     `cache`: a file (quant_cache.py) to write the int8 rows to, for the next load.
     """
     kernel = kernel_for(mode)
+    if kernel is DynamicInt8Linear:
+        int8_pack.load()  # the faster packer, built the first time (native/int8_pack.py)
     names = quantized_linears(talker, mode)
     writer = RowsWriter(cache, {name: tuple(talker.get_submodule(name).weight.shape) for name in names}) if cache else None
     try:
@@ -63,10 +66,13 @@ def swap_in_cached(talker: nn.Module, mode: str, names: list[str], cached, biase
 
     The linears may still be on the meta device: their float weights are never read. Packing
     runs on as many threads as torch computes with: fbgemm's prepack is a single-threaded
-    scalar loop (~2.7 s for the 0.6B talker here), and with rows from the cache there are no
-    float matrices to keep alive meanwhile.
+    scalar loop (~2.7 s for the 0.6B talker on the Xeon of docs/benchmark.md with torch's packer,
+    ~1 s with ours: native/int8_pack.py), and with rows from the cache there are no float
+    matrices to keep alive meanwhile.
     """
     kernel = kernel_for(mode)
+    if kernel is DynamicInt8Linear:
+        int8_pack.load()
 
     def build(name: str) -> nn.Module:
         q, scale = cached[f"{name}.q"], cached[f"{name}.scale"]

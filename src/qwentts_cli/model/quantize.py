@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from qwentts_cli.native import int8_pack
+
 MODES = ("int8", "int8-weight")
 
 
@@ -43,9 +45,11 @@ class DynamicInt8Linear(nn.Module):
 
     def __init__(self, q: Tensor, scale: Tensor, bias: Tensor | None = None):
         super().__init__()
-        zero = torch.zeros(q.shape[0], dtype=torch.int64)
-        qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), zero, 0)
-        self.packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
+        bias = None if bias is None else bias.detach().float()
+        # The same packed weight either way; the native packer is faster where the loader made it
+        # available (native/int8_pack.py).
+        pack = int8_pack.loaded() or int8_pack.torch_pack
+        self.packed = pack(q, scale.float(), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
