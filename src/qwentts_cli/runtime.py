@@ -366,10 +366,12 @@ class Synthesizer:
                 yield i, frame
 
     def batch_engine(self, slots: int, times: StepTimes | None = None, prefills_per_step: int = 1) -> BatchEngine:
-        """A batched frame engine over this model's talker (generate/batch.py)."""
+        """A batched frame engine over this model's talker (generate/batch.py), its steps captured
+        as CUDA graphs where the unbatched loop's are (`graphs`, default on a GPU)."""
         if slots < 1:
             raise UsageError(f"<batch> must be at least 1, not {slots}")
-        return BatchEngine(self.talker, self.config, slots, times, prefills_per_step)
+        return BatchEngine(self.talker, self.config, slots, times, prefills_per_step,
+                           graphs=self.frame_generator.uses_graphs(self.device))
 
     def ordered_frames(self, utterances: Iterable[tuple[str, ResolvedRequest, int | None]], batch: int,
                        times: StepTimes | None = None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -308,3 +309,83 @@ def test_rows_at_different_positions_share_a_step(graphed):
         for r, p in enumerate(rows):
             torch.testing.assert_close(logits[r : r + 1], alone[r][p], rtol=0, atol=1e-5)
     talker.model.setup_caches(window, torch.float32, torch.device("cpu"), batch=1)
+
+
+# -- the batched engine in graph form (BatchEngine(graphs=True), what batch_engine builds on a GPU) --
+
+
+def _run_batched(synth, utterances, batch):
+    resolved = [(text, synth.resolve(**fields), seed) for text, fields, seed in utterances]
+    return {i: torch.stack(list(frames)).numpy() for i, frames in synth.ordered_frames(resolved, batch)}
+
+
+def test_the_batched_engine_is_graphed_where_the_frame_loop_is(graphed, synthesizer):
+    assert graphed.batch_engine(3).graphs is not None
+    assert synthesizer.batch_engine(3).graphs is None  # the CPU default: the eager engine
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_graphed_batches_give_the_golden_codes(graphed, batch):
+    from conftest import GOLDEN_CASES, golden_request, load_case
+
+    names = GOLDEN_CASES + GOLDEN_CASES[:2]  # rows join as others end, at every slot count
+    utterances = [(load_case(n)["text"], golden_request(load_case(n), graphed.greedy), None) for n in names]
+    out = _run_batched(graphed, utterances, batch)
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(out[i], np.array(load_case(name)["codes"]), err_msg=f"{name} at batch {batch}")
+
+
+def test_graphed_seeded_rows_sample_what_they_sample_alone(graphed):
+    """Mixed settings (two sampled ones beside greedy rows, so a step replays the predictor once
+    per setting): every seeded row draws, from its own generator, what the graphed frame loop
+    draws for it alone."""
+    from conftest import GOLDEN_CASES, golden_request, load_case
+
+    s = graphed.sampling
+    hot = replace(s, temperature=1.3, top_k=7, subtalker_top_p=0.8, repetition_penalty=1.2)
+    texts = [load_case(n)["text"] for n in GOLDEN_CASES[:2]]
+    utterances = []
+    for i, text in enumerate(texts):
+        utterances.append((text, dict(speaker="ryan", language="english", sampling=s, max_frames=8), 100 + i))
+        utterances.append((text, dict(speaker="ryan", language="russian", sampling=hot, max_frames=8), 200 + i))
+        utterances.append((text, golden_request(load_case(GOLDEN_CASES[i]), graphed.greedy), None))
+    alone = [graphed.synthesize(t, seed=seed, **f).codes for t, f, seed in utterances]
+    assert not np.array_equal(alone[0], alone[2]) and not np.array_equal(alone[1], alone[2])  # sampled: not greedy
+    for batch in (4, 6):
+        out = _run_batched(graphed, utterances, batch)
+        for i in range(len(utterances)):
+            np.testing.assert_array_equal(out[i], alone[i], err_msg=f"utterance {i} at batch {batch}")
+
+
+@torch.inference_mode()
+def test_graphed_batched_steps_are_fixed_shape_and_never_read_the_device(graphed, monkeypatch):
+    """What a capture of the batched step holds: the same ops at every step of a window, whatever
+    rows run, and no read of a device value on the host."""
+    from conftest import GOLDEN_CASES, golden_request, load_case
+
+    engine = graphed.batch_engine(3)
+    runs = {"talker_step": [], "predict_rows": []}
+    for name in runs:
+        original = getattr(engine.graphs, name)
+
+        def watched(*args, _original=original, _runs=runs[name], **kwargs):
+            with HostReads() as mode:
+                out = _original(*args, **kwargs)
+            _runs.append(mode)
+            return out
+
+        monkeypatch.setattr(engine.graphs, name, watched)
+    for n, name in enumerate(GOLDEN_CASES[:2]):
+        case = load_case(name)
+        request = graphed.resolve(**{**golden_request(case, graphed.greedy), "max_frames": 4 + 2 * n})
+        row, _ = graphed.piece_row(case["text"], request, None)
+        engine.join(row)
+    while engine.busy:
+        engine.step()
+    for name, modes in runs.items():
+        assert len(modes) >= 4, name
+        assert all(mode.host_reads == [] for mode in modes), name
+        assert all(mode.ops == modes[1].ops for mode in modes[1:]), name  # (step 0 also prefills row 2's wait)
+    # These rows fit the smallest window; every larger one the cache holds is captured with it.
+    assert MIN_WINDOW in engine.graphs.talker_steps
+    assert all(window == attention_window(window) for window in engine.graphs.talker_steps)

@@ -38,6 +38,7 @@ import torch
 from qwentts_cli.config import SamplingConfig, TTSConfig
 from qwentts_cli.errors import CheckpointError, ContextExceeded
 from qwentts_cli.generate.fused_predictor import fused_predictor
+from qwentts_cli.generate.graphs import FrameGraphs
 from qwentts_cli.generate.prompt import Prompt
 from qwentts_cli.generate.rows import PickSettings, RowPicker
 from qwentts_cli.generate.steps import predict_codebooks
@@ -81,10 +82,16 @@ class BatchEngine:
     """A fixed number of slots stepping together (see the module docstring)."""
 
     def __init__(self, talker: Talker, cfg: TTSConfig, slots: int, times: StepTimes | None = None,
-                 prefills_per_step: int = 1):
+                 prefills_per_step: int = 1, graphs: bool = False):
         """`prefills_per_step`: newcomers prefilled at one frame boundary. 1 (a text's pieces) keeps
         the first piece's first audio one prefill away; a server takes every newcomer at once, so
-        that requests arriving together all start at the next step (their time to first audio)."""
+        that requests arriving together all start at the next step (their time to first audio).
+
+        `graphs`: the talker step and the code predictor's frame over all slots in fixed shapes,
+        captured as CUDA graphs on a GPU (graphs.py; on a CPU the same steps run uncaptured, which
+        is how the tests check them). Every step then runs all `slots` rows, the talker over a
+        power-of-two window of its cache; a sampled row draws its code predictor's noise from its
+        own generator as the graphed loop does alone (torch.multinomial's draw, CPU, for one sample)."""
         if slots < 1:
             raise ValueError("a batch engine needs at least one slot")
         self.talker, self.cfg, self.slots, self.times = talker, cfg, slots, times
@@ -103,8 +110,9 @@ class BatchEngine:
         self.state: list[_Slot | None] = [None] * slots
         self.capacity = 0
         talker.code_predictor.model.setup_caches(tc.predictor.num_code_groups, self.dtype, self.device, slots)
+        self.graphs = FrameGraphs(talker, self.device, self.dtype, batch=slots) if graphs else None
         # The code predictor's frame as one TorchScript call where it applies (the same ops, bit for bit).
-        self.fused = fused_predictor(talker, self.device, self.dtype)
+        self.fused = None if graphs else fused_predictor(talker, self.device, self.dtype)
         # Steps over several rows in float32 on the CPU: weights packed for oneDNN (a second copy,
         # ScriptedStep.packed_for), 1.6-1.8x faster there than MKL's GEMM; a single row keeps the
         # plain step, the official products.
@@ -155,6 +163,8 @@ class BatchEngine:
             # Grown with room to spare (rows of one text are alike), keeping the running rows' caches.
             self.capacity = max(positions, self.capacity + self.capacity // 2)
             self.capacity = min(self.capacity, self.cfg.talker.stack.max_position_embeddings)
+            if self.graphs is not None:  # whole windows: a capture holds the cache's address
+                self.capacity = self.graphs.cache_capacity(self.capacity)
             self.talker.model.setup_caches(self.capacity, self.dtype, self.device, self.slots, keep=True)
 
     # -- the step ---------------------------------------------------------------------------
@@ -186,7 +196,9 @@ class BatchEngine:
         t1 = clock(self.device) if self.times else 0.0
         tokens = self.first(self.logits[:n], active)  # (n, 1)
         picked = tokens[:, 0].tolist()  # the step's host read: which rows said EOS
-        if self.fused is not None and self.rest.plain(active):
+        if self.graphs is not None:
+            codes, next_embed = self._graphed_predictor(tokens, active)
+        elif self.fused is not None and self.rest.plain(active):
             fused = self.fused_many if n > 1 and self.fused_many is not None else self.fused
             codes, next_embed = fused.rows(self.hidden[:n], tokens, self.rest, active)
         else:
@@ -213,7 +225,9 @@ class BatchEngine:
             running[i] = True
             positions[i] = slot.length + k  # frame k's talker step, as frame_loop
             text_rows[i] = min(k, slot.texts)
-        if running.any():
+        if running.any() and self.graphs is not None:
+            self._graphed_talker_step(next_embed, running, positions, text_rows)
+        elif running.any():
             m = int(np.flatnonzero(running)[-1]) + 1  # rows past the last running one need no step
             index = torch.from_numpy(text_rows[:m]).to(self.device)
             text = self.text[:m].gather(1, index.view(m, 1, 1).expand(m, 1, self.text.shape[2]))
@@ -229,3 +243,48 @@ class BatchEngine:
             self.times.predictor += t2 - t1
             self.times.talker += t3 - t2
         return events
+
+    # -- the graphed step (graphs=True) -----------------------------------------------------
+
+    def _graphed_predictor(self, tokens: torch.Tensor, active: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codebooks 1..15 for the `active` rows: one replay over all slots per distinct predictor
+        setting among them (usually one), each row drawing from its own generator as alone."""
+        n = tokens.shape[0]
+        token = torch.zeros(self.slots, 1, dtype=tokens.dtype, device=self.device)
+        token[:n] = tokens
+        groups: dict[PickSettings, list[int]] = {}
+        for r in active:
+            groups.setdefault(self.rest.settings[r] or PickSettings(False), []).append(r)
+        codes = next_embed = None
+        for settings, rows in groups.items():
+            generators = {r: self.rest.generators[r] for r in rows} if settings.do_sample else {}
+            group_codes, group_embed = self.graphs.predict_rows(self.hidden, token, settings, generators)
+            # The replay's buffers are rewritten by the next one: what is handed out is a copy.
+            if codes is None:
+                codes, next_embed = group_codes.clone(), group_embed.clone()
+            else:
+                index = torch.tensor(rows, device=self.device)
+                codes[index] = group_codes[index]
+                next_embed[index] = group_embed[index]
+        self.rest.counted(active, self.cfg.talker.predictor.num_code_groups - 1)
+        return codes, next_embed
+
+    def _graphed_talker_step(self, next_embed: torch.Tensor, running: np.ndarray, positions: np.ndarray,
+                             text_rows: np.ndarray) -> None:
+        """The talker step over all slots: the rows not running ride along with a zero input at
+        position 0 (their cache row is rewritten by the next prefill there)."""
+        n = len(running)
+        full = np.zeros(self.slots, dtype=bool)
+        full[:n] = running
+        at = np.zeros(self.slots, dtype=np.int64)
+        at[:n] = positions
+        rows = np.zeros(self.slots, dtype=np.int64)
+        rows[:n] = text_rows
+        index = torch.from_numpy(rows).to(self.device)
+        text = self.text.gather(1, index.view(self.slots, 1, 1).expand(self.slots, 1, self.text.shape[2]))
+        embeds = torch.zeros(self.slots, 1, self.text.shape[2], dtype=self.dtype, device=self.device)
+        embeds[:n] = next_embed[:n]
+        embeds = (embeds + text) * torch.from_numpy(full).to(self.device, self.dtype).view(self.slots, 1, 1)
+        hidden, logits = self.graphs.talker_step(embeds, torch.from_numpy(at).to(self.device), int(at.max()) + 1)
+        self.hidden.copy_(hidden)
+        self.logits.copy_(logits.float())

@@ -17,7 +17,9 @@ What makes the steps capturable:
   so callers copy into the inputs and must use (or clone) the outputs before the next replay.
 
 The code predictor's 15 steps always run at the same cache positions, so its loop is captured
-unrolled, exactly as eager code runs it. On a CPU nothing is captured: the same steps run as
+unrolled, exactly as eager code runs it. The batched engine (batch.py, `graphs=True`) replays
+the same captures over its slots: `talker_step` with one position per row, and `predict_rows`,
+where each sampled row draws its noise from its own generator. On a CPU nothing is captured: the same steps run as
 plain calls, which is how the tests check them against the eager loop (and that they never
 read a device value on the host).
 """
@@ -30,6 +32,7 @@ import torch
 
 from qwentts_cli.config import SamplingConfig
 from qwentts_cli.errors import QwenTTSError
+from qwentts_cli.generate.rows import PickSettings
 from qwentts_cli.generate.sampling import TokenPicker, predictor_picker
 from qwentts_cli.generate.steps import predict_codebooks
 from qwentts_cli.model.talker import Talker
@@ -109,6 +112,7 @@ class FrameGraphs:
         self.token = torch.zeros(batch, 1, dtype=torch.long, device=device)
         # One row of draws per code-predictor pick (codebooks 1..15).
         self.noise = torch.ones(predictor.num_code_groups - 1, predictor.vocab_size, device=device)
+        self.row_noise: torch.Tensor | None = None  # (B, 15, V), for predict_rows: made on first use
         self.talker_steps: dict[int, Replayable] = {}
         self.predictor_loops: dict[tuple, Replayable] = {}
         # The cache allocations each kind of graph was captured over (DecoderStack.cache_generation).
@@ -174,6 +178,34 @@ class FrameGraphs:
                                           noise=self.noise if sample else None),
                 self.device,
             )
+        return loop()
+
+    def predict_rows(self, hidden: torch.Tensor, token: torch.Tensor, settings: PickSettings,
+                     generators: dict[int, torch.Generator | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batched engine's codebooks 1..15 over all B slots at once, every row picking with
+        `settings` -> (codes (B, 16), next talker input (B, 1, C)), valid until the next call.
+
+        hidden (B, 1, C), token (B, 1). A sampled row r in `generators` draws its 15 x V noise from
+        its own generator, exactly as `predict` draws it for that row alone; the other slots' rows
+        ride along and are not read.
+        """
+        self._check_buffers()
+        self.hidden.copy_(hidden)
+        self.token.copy_(token)
+        if settings.do_sample:
+            if self.row_noise is None:
+                groups, vocab = self.noise.shape
+                self.row_noise = torch.ones(self.hidden.shape[0], groups, vocab, device=self.device)
+            for r, generator in generators.items():
+                self.row_noise[r].exponential_(generator=generator)  # contiguous (15, V): `predict`'s draws
+        key = ("rows", settings)
+        loop = self.predictor_loops.get(key)
+        if loop is None:
+            pick = TokenPicker(self.talker.cfg.predictor.vocab_size, settings.do_sample, settings.temperature,
+                               settings.top_k, settings.top_p, device=self.device)
+            noise = self.row_noise.transpose(0, 1) if settings.do_sample else None  # (15, B, V)
+            loop = self.predictor_loops[key] = Replayable(
+                lambda: predict_codebooks(self.talker, self.hidden, self.token, pick, noise=noise), self.device)
         return loop()
 
 

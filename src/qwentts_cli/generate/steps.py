@@ -46,8 +46,8 @@ def predict_codebooks(talker: Talker, hidden: torch.Tensor, token: torch.Tensor,
                       noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Codebooks 1..15 for frames whose codebook 0 is `token`: the code predictor's 15 steps.
 
-    hidden: the talker's last hidden state (B, 1, C); token: (B, 1); noise: (15, V) exponential
-    draws for the 15 picks instead of torch.multinomial (see TokenPicker), for B = 1.
+    hidden: the talker's last hidden state (B, 1, C); token: (B, 1); noise: exponential draws for
+    the 15 picks instead of torch.multinomial (see TokenPicker), (15, V) for B = 1 or (15, B, V).
     Returns the codes (B, 16) and the talker's next input: the sum of the 16 codebook embeddings (B, 1, C).
     """
     predictor = talker.code_predictor
@@ -57,7 +57,8 @@ def predict_codebooks(talker: Talker, hidden: torch.Tensor, token: torch.Tensor,
     # Its own short cache, from position 0 at every frame: [hidden, embed(code 0)], then one code per step.
     logits = predictor.step(torch.cat((hidden, embeds[0]), dim=1), 0, head=0)
     for g in range(1, n_groups):
-        code = pick(logits, None if noise is None else noise[g - 1 : g])
+        draws = None if noise is None else noise[g - 1] if noise.dim() == 3 else noise[g - 1 : g]  # (B, V)
+        code = pick(logits, draws)
         codes.append(code)
         embeds.append(predictor.model.codec_embedding[g - 1](code))
         if g < n_groups - 1:
