@@ -91,7 +91,7 @@ class BatchEngine:
         captured as CUDA graphs on a GPU (graphs.py; on a CPU the same steps run uncaptured, which
         is how the tests check them). Every step then runs all `slots` rows, the talker over a
         power-of-two window of its cache; a sampled row draws its code predictor's noise from its
-        own generator as the graphed loop does alone (torch.multinomial's draw, CPU, for one sample)."""
+        own generator as the graphed loop does alone."""
         if slots < 1:
             raise ValueError("a batch engine needs at least one slot")
         self.talker, self.cfg, self.slots, self.times = talker, cfg, slots, times

@@ -18,10 +18,10 @@ What makes the steps capturable:
 
 The code predictor's 15 steps always run at the same cache positions, so its loop is captured
 unrolled, exactly as eager code runs it. The batched engine (batch.py, `graphs=True`) replays
-the same captures over its slots: `talker_step` with one position per row, and `predict_rows`,
-where each sampled row draws its noise from its own generator. On a CPU nothing is captured: the same steps run as
-plain calls, which is how the tests check them against the eager loop (and that they never
-read a device value on the host).
+the same kinds of capture over its slots: `talker_step` with one position per row, and
+`predict_rows`, where each sampled row draws its noise from its own generator. On a CPU nothing
+is captured: the same steps run as plain calls, which is how the tests check them against the
+eager loop (and that they never read a device value on the host).
 """
 
 from __future__ import annotations

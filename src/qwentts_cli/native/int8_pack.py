@@ -65,7 +65,11 @@ def load() -> Packer | None:
                                          "with torch's packer"), stacklevel=2)
             return None
         packer = torch.ops.qwentts.pack_int8_rows
-        if not _agrees_with_torch(packer):
+        try:
+            agrees = _agrees_with_torch(packer)
+        except RuntimeError:
+            agrees = False
+        if not agrees:
             warnings.warn(QwenTTSWarning("qwentts's int8 weight packer disagrees with torch's on this machine; "
                                          "int8 models load with torch's packer"), stacklevel=2)
             return None
