@@ -127,3 +127,22 @@ def test_turned_off_by_the_environment(tmp_path: Path) -> None:
     done = _load_in_a_process(env)
     assert done.returncode == 0 and done.stdout == "False\n", done.stderr
     assert not (tmp_path / "cache").exists()  # nothing built
+
+
+def test_a_library_that_does_not_load_is_set_aside_once(tmp_path: Path) -> None:
+    """A damaged file under the library's name (not a shared object): one warning, torch's packer,
+    the file removed and recorded, and the next process neither warns nor builds."""
+    env = {**os.environ, "QWENTTS_CACHE_DIR": str(tmp_path / "cache")}
+    where = subprocess.run([sys.executable, "-c", "from qwentts_cli.native import build, int8_pack; "
+                            "print(*build.library_path('pack_int8_rows', [int8_pack.SOURCE], ['USE_FBGEMM']))"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    library, failed = (Path(p) for p in where.stdout.split())
+    library.parent.mkdir(parents=True)
+    library.write_text("not a shared object\n")
+    first, second = _load_in_a_process(env), _load_in_a_process(env)
+    assert first.returncode == 0 and first.stdout == "False\n", first.stderr
+    assert "int8 weight packer does not load" in first.stderr and str(failed) in first.stderr
+    assert not library.exists() and "does not load" in failed.read_text()
+    assert second.returncode == 0 and second.stdout == "False\n"
+    assert "int8 weight packer" not in second.stderr
+    assert not library.exists()  # not rebuilt

@@ -7,7 +7,8 @@ written under a temporary name and renamed when complete, so that two processes 
 once, or one killed mid-build, never leave a broken library under the final name.
 
 A build that fails is remembered beside it (`NAME-KEY.failed`, holding the compiler's last
-lines), so that later loads do not pay for trying again; deleting that file retries.
+lines), so that later loads do not pay for trying again; so is a library that was built but
+does not work here (`reject`). Deleting that file retries.
 """
 
 from __future__ import annotations
@@ -111,6 +112,19 @@ def built_library(name: str, sources: list[str], defines: list[str] = ()) -> str
         if os.path.exists(temp):
             os.remove(temp)
     return path
+
+
+def reject(name: str, sources: list[str], defines: list[str], reason: str) -> str | None:
+    """Record that library `name`, though built, is unusable here (it does not load, or fails a
+    check), and remove it: later loads neither use nor rebuild it. -> the record's path, if written."""
+    path, failed = library_path(name, sources, defines)
+    try:
+        with open(failed, "w", encoding="utf-8") as f:
+            f.write(reason + "\n")
+        os.remove(path)
+    except OSError:
+        return None
+    return failed
 
 
 def _record(failed: str, reason: str) -> None:

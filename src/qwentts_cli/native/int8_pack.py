@@ -42,17 +42,19 @@ def enabled() -> bool:
 def load() -> Packer | None:
     """The native packer, built first if needed; None where it cannot be had.
 
-    Tells the user once, with a warning, when a build fails (the failure is remembered: build.py).
+    Tells the user once, with a warning, when a build fails, or when the library built does not
+    load or disagrees with torch's packer (each is remembered: build.py), and returns None.
     """
     global _packer, _tried
     with _lock:
         if _tried or not enabled():
             return _packer
         _tried = True
-        from qwentts_cli.native.build import BuildFailed, built_library
+        from qwentts_cli.native.build import BuildFailed, built_library, reject
 
+        library = ("pack_int8_rows", [SOURCE], ["USE_FBGEMM"])
         try:
-            torch.ops.load_library(built_library("pack_int8_rows", [SOURCE], defines=["USE_FBGEMM"]))
+            torch.ops.load_library(built_library(*library))
         except BuildFailed as e:
             if e.recorded:
                 warnings.warn(QwenTTSWarning(
@@ -61,8 +63,7 @@ def load() -> Packer | None:
                     f"to try again, or set {ENV}=0 to stop using native code"), stacklevel=2)
             return None
         except (OSError, RuntimeError) as e:  # a library that does not load into this torch
-            warnings.warn(QwenTTSWarning(f"qwentts's int8 weight packer does not load ({e}); int8 models load "
-                                         "with torch's packer"), stacklevel=2)
+            _give_up(reject(*library, f"it does not load: {e}"), f"does not load ({str(e).splitlines()[0]})")
             return None
         packer = torch.ops.qwentts.pack_int8_rows
         try:
@@ -70,11 +71,16 @@ def load() -> Packer | None:
         except RuntimeError:
             agrees = False
         if not agrees:
-            warnings.warn(QwenTTSWarning("qwentts's int8 weight packer disagrees with torch's on this machine; "
-                                         "int8 models load with torch's packer"), stacklevel=2)
+            _give_up(reject(*library, "its packed weights differ from torch's"), "disagrees with torch's on this machine")
             return None
         _packer = packer
         return _packer
+
+
+def _give_up(record: str | None, what: str) -> None:
+    where = f" (recorded in {record}: delete it to try again)" if record else ""
+    warnings.warn(QwenTTSWarning(f"qwentts's int8 weight packer {what}; int8 models load with torch's packer{where}"),
+                  stacklevel=3)
 
 
 def loaded() -> Packer | None:
