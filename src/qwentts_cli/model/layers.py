@@ -160,12 +160,15 @@ class KVCache(nn.Module):
         return bigger
 
 
-# From B * S = 512 (rows x cache positions) on a CPU, grouped-query attention multiplies each
+# From B * S = 128 (rows x cache positions) on a CPU, grouped-query attention multiplies each
 # group of query heads by its shared kv head (grouped_matmul) instead of copying every kv head
 # for its query heads first: that copy moves B * nh * S * hd values per layer and step, more than
 # the products read (a batched talker step at B = 8 over 100 positions: 0.76 -> 0.31 ms per layer
-# in float32, docs/benchmark.md). Below it the copy and one matmul cost less than a matmul per group.
-GROUPED_MIN_ROWS_X_POSITIONS = 512
+# in float32). 512 at first; on the AMX Xeon of docs/benchmark.md the whole 0.6B int8 talker step
+# took 54-57 -> 49-51 ms at B = 8 over 52 positions and 29 -> 27 ms at B = 1 over 181, and the same
+# at B = 1 over 46 (where the copy, 0.4 MB a layer, stays in cache). Below it, one matmul on the
+# copy costs no more than a matmul per group.
+GROUPED_MIN_ROWS_X_POSITIONS = 128
 
 
 def grouped_matmul(a: torch.Tensor, b: torch.Tensor, groups: int) -> torch.Tensor:
