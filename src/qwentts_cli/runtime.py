@@ -374,12 +374,17 @@ class Synthesizer:
                            graphs=self.frame_generator.uses_graphs(self.device))
 
     def ordered_frames(self, utterances: Iterable[tuple[str, ResolvedRequest, int | None]], batch: int,
-                       times: StepTimes | None = None) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+                       times: StepTimes | None = None,
+                       prefills_per_step: int = 1) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
         """(index, its frames) for (text, resolved request, seed[, piece number]) utterances, in their
         order, generated up to `batch` at a time by one engine (generate/schedule.py): each gets the
         frames it gets alone. A guard that stops one warns as the unbatched loop does (naming its
         piece number, default its index), once its frames are read. Frames left unread when the
-        caller moves on are dropped, and their row stops."""
+        caller moves on are dropped, and their row stops.
+
+        `prefills_per_step` (BatchEngine): 1 keeps the first utterance's first frame one prefill
+        away (a text read out as it is made); `batch` fills every free slot at once, which takes
+        fewer steps for the same frames (a job of files: docs/benchmark.md, "Newcomers at once")."""
 
         def jobs() -> Iterator[Job]:
             for i, (text, req, seed, *piece) in enumerate(utterances):
@@ -391,7 +396,7 @@ class Synthesizer:
             if job.stopped is not None:
                 _ran_on(job.tag[1], job.stopped)
 
-        for job, frames in OrderedRows(self.batch_engine(batch, times), jobs()):
+        for job, frames in OrderedRows(self.batch_engine(batch, times, prefills_per_step), jobs()):
             yield job.tag[0], frames_of(job, frames)
 
     def _batched_pieces(self, pieces: Iterable[str], req: ResolvedRequest, times: StepTimes | None,

@@ -49,6 +49,28 @@ def test_every_golden_case_in_one_batch(model_dir, tmp_path):
     assert all(e["frames"] == len(load_case(e["id"])["codes"]) for e in entries)
 
 
+def test_every_free_slot_is_filled_at_once(model_dir, tmp_path, monkeypatch):
+    """A job of files prefills all its newcomers at one frame boundary (fewer, fuller steps), and
+    its files are still the golden ones (the test above runs through the same engine)."""
+    from qwentts_cli.runtime import Synthesizer
+
+    engines = []
+    original = Synthesizer.batch_engine
+
+    def recorded(self, slots, times=None, prefills_per_step=1):
+        engines.append((slots, prefills_per_step))
+        return original(self, slots, times, prefills_per_step)
+
+    monkeypatch.setattr(Synthesizer, "batch_engine", recorded)
+    items = write_jsonl(tmp_path / "cases.jsonl", [golden_item(name) for name in GOLDEN_CASES[:3]])
+    run = run_main("batch", str(items), "--out-dir", str(tmp_path / "out"), "--model", str(model_dir), "--greedy",
+                   "--no-normalize", "--batch", "3", "--dump-codes")
+    assert run.returncode == 0, run.stderr.decode()
+    assert engines == [(3, 3)]
+    for name in GOLDEN_CASES[:3]:
+        np.testing.assert_array_equal(np.load(tmp_path / "out" / f"{name}.codes.npy"), np.array(load_case(name)["codes"]))
+
+
 def test_bad_items_are_recorded_and_the_rest_run(model_dir, tmp_path):
     items = write_jsonl(tmp_path / "items.jsonl", [
         {"id": "good", "text": "Hello there.", "language": "english", "max_frames": 3},

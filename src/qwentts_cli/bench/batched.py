@@ -5,9 +5,11 @@ frames (EOS ignored, so every size does the same work); the engine generates B a
 rows join as others end. B = 1 is the unbatched loop (what --batch 1 runs).
 
 - files (default): each utterance decoded in one call once its frames are done, as
-  `qwentts batch` writes its files; time to first audio is when the first is decoded.
+  `qwentts batch` writes its files (every free slot filled at once, as there); time to first
+  audio is when the first is decoded.
 - stream: `Synthesizer.stream(..., batch=B)`, decoding in order with the streaming decoder as
-  `synth -f FILE --stream --batch B` does; time to first audio is the first chunk.
+  `synth -f FILE --stream --batch B` does (one newcomer prefilled per step, as there); time to
+  first audio is the first chunk.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def run_batch_once(synth: Synthesizer, text: str, request: ResolvedRequest, batc
                 ttfa = clock(dev) - t0
     else:
         utterances = [(piece, request, None) for piece in pieces]
-        for _, piece_frames in synth.ordered_frames(utterances, batch, times):
+        for _, piece_frames in synth.ordered_frames(utterances, batch, times, prefills_per_step=batch):
             codes = torch.stack(list(piece_frames))
             t = clock(dev)
             synth.codec.decode(codes)

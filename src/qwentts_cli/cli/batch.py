@@ -301,7 +301,9 @@ class ItemSpeaker:
                     owners.append(plan)
                     yield spoken, plan.request, None if seed is None else seed + i, i
 
-        shared = self.synth.ordered_frames(utterances(), self.batch)
+        # Every free slot filled at once: a job of files has no first audio to hurry, and rows that
+        # join together step together (docs/benchmark.md, "Newcomers at once").
+        shared = self.synth.ordered_frames(utterances(), self.batch, prefills_per_step=self.batch)
         for index, frames in shared:
             plan = owners[index]
             while plans[0] is not plan:  # the skipped and bad items before it
