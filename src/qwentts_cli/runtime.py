@@ -400,16 +400,17 @@ class Synthesizer:
             yield job.tag[0], frames_of(job, frames)
 
     def _batched_pieces(self, pieces: Iterable[str], req: ResolvedRequest, times: StepTimes | None,
-                        batch: int) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+                        batch: int, prefills_per_step: int = 1) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
         """(piece index, its frames) in order, the pieces generated up to `batch` at a time."""
         utterances = ((piece, req, None if req.seed is None else req.seed + i) for i, piece in enumerate(pieces))
-        return self.ordered_frames(utterances, batch, times)
+        return self.ordered_frames(utterances, batch, times, prefills_per_step)
 
-    def _pieces_frames(self, pieces: Iterable[str], req: ResolvedRequest,
-                       times: StepTimes | None, batch: int = 1) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+    def _pieces_frames(self, pieces: Iterable[str], req: ResolvedRequest, times: StepTimes | None, batch: int = 1,
+                       prefills_per_step: int = 1) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
         """(piece index, that piece's frames) one piece after another, up to `max_seconds` in all;
         a piece's frames end where it ends, before the next piece's text is asked for (with
-        `batch` > 1, later pieces are read and generated ahead, up to `batch` at a time)."""
+        `batch` > 1, later pieces are read and generated ahead, up to `batch` at a time, and
+        `prefills_per_step` newcomers join at a frame boundary: see `ordered_frames`)."""
         if batch < 1:
             raise UsageError(f"<batch> must be at least 1, not {batch}")
         limit = None if req.max_seconds is None else max(1, int(req.max_seconds * FRAME_RATE))
@@ -424,7 +425,7 @@ class Synthesizer:
                     return
 
         if batch > 1:
-            ordered = self._batched_pieces(pieces, req, times, batch)
+            ordered = self._batched_pieces(pieces, req, times, batch, prefills_per_step)
             try:
                 for i, frames in ordered:
                     if limit is not None and total >= limit:
@@ -520,14 +521,17 @@ class Synthesizer:
         `batch` > 1 generates that many pieces at once (the same codes, sooner).
         """
         req = self.resolve(request, **fields)
-        return self.decode_pieces(self._pieces_frames(_as_pieces(pieces), req, times, batch), req, on_frame, times)
+        # Nothing is heard before every frame is made: newcomers join all at once (fewer steps).
+        frames = self._pieces_frames(_as_pieces(pieces), req, times, batch, prefills_per_step=batch)
+        return self.decode_pieces(frames, req, on_frame, times)
 
     def synthesize_codes(self, pieces: str | Iterable[str], request: SynthesisRequest | None = None, *,
                          on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None,
                          batch: int = 1, **fields) -> np.ndarray:
         """`synthesize`'s codes (F, 16) alone, int16; `audio_blocks` decodes them a segment at a time."""
         req = self.resolve(request, **fields)
-        return self.collect_codes(self._pieces_frames(_as_pieces(pieces), req, times, batch), on_frame)
+        return self.collect_codes(self._pieces_frames(_as_pieces(pieces), req, times, batch, prefills_per_step=batch),
+                                  on_frame)
 
     def decode_pieces(self, pieces_frames: Iterable[tuple[int, Iterable[torch.Tensor]]], req: ResolvedRequest,
                       on_frame: Callable[[int], None] | None = None, times: StepTimes | None = None) -> SynthesisResult:

@@ -5,8 +5,8 @@ frames (EOS ignored, so every size does the same work); the engine generates B a
 rows join as others end. B = 1 is the unbatched loop (what --batch 1 runs).
 
 - files (default): each utterance decoded in one call once its frames are done, as
-  `qwentts batch` writes its files (every free slot filled at once, as there); time to first
-  audio is when the first is decoded.
+  `qwentts batch` writes its files (every free slot filled at once, as there and in `synth`
+  into a file); time to first audio is when the first is decoded.
 - stream: `Synthesizer.stream(..., batch=B)`, decoding in order with the streaming decoder as
   `synth -f FILE --stream --batch B` does (one newcomer prefilled per step, as there); time to
   first audio is the first chunk.
