@@ -6,7 +6,7 @@ number of slots, and at every frame boundary:
 
 1. rows that joined are prefilled, each into its own cache row (`Talker.forward(..., row=slot)`:
    the same shapes, hence the same values, as alone): one per step by default, the others
-   waiting a step each, or all at once (`prefills_per_step`: the server, `qwentts batch`);
+   waiting a step each, or all at once (`prefills_per_step`: the server, `batch`, `synth` to a file);
 2. codebook 0 is picked for every row (generate/rows.py: each row its own settings, state and
    generator); one host read of the picks finds the rows that said EOS;
 3. the code predictor runs over all rows at once (its 15 steps start from position 0 for
