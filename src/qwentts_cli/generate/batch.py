@@ -206,9 +206,12 @@ class BatchEngine:
                                                   lambda logits, noise=None: self.rest(logits, active))
         t2 = clock(self.device) if self.times else 0.0
         events = []
-        running = np.zeros(n, dtype=bool)
-        positions = np.zeros(n, dtype=np.int64)
-        text_rows = np.zeros(n, dtype=np.int64)
+        # Graphed, the talker step covers every slot (its captured shape): the predictor's output
+        # then has a row per slot too, and the rows not running ride along at position 0.
+        size = self.slots if self.graphs is not None else n
+        running = np.zeros(size, dtype=bool)
+        positions = np.zeros(size, dtype=np.int64)
+        text_rows = np.zeros(size, dtype=np.int64)
         for i in active:
             slot = self.state[i]
             if picked[i] == self.eos_id:
@@ -225,16 +228,18 @@ class BatchEngine:
             running[i] = True
             positions[i] = slot.length + k  # frame k's talker step, as frame_loop
             text_rows[i] = min(k, slot.texts)
-        if running.any() and self.graphs is not None:
-            self._graphed_talker_step(next_embed, running, positions, text_rows)
-        elif running.any():
-            m = int(np.flatnonzero(running)[-1]) + 1  # rows past the last running one need no step
+        if running.any():
+            # Rows past the last running one need no step (eager); graphed, every slot steps.
+            m = size if self.graphs is not None else int(np.flatnonzero(running)[-1]) + 1
             index = torch.from_numpy(text_rows[:m]).to(self.device)
             text = self.text[:m].gather(1, index.view(m, 1, 1).expand(m, 1, self.text.shape[2]))
             embeds = (next_embed[:m] + text) * torch.from_numpy(running[:m]).to(self.device, self.dtype).view(m, 1, 1)
-            window = int(positions[:m].max()) + 1
-            hidden, logits = self.talker.decode_at(embeds, torch.from_numpy(positions[:m]).to(self.device), window,
-                                                   self.talker_many if m > 1 else None)
+            at = torch.from_numpy(positions[:m]).to(self.device)
+            span = int(positions[:m].max()) + 1
+            if self.graphs is not None:  # over a power-of-two window holding `span` (graphs.py)
+                hidden, logits = self.graphs.talker_step(embeds, at, span)
+            else:
+                hidden, logits = self.talker.decode_at(embeds, at, span, self.talker_many if m > 1 else None)
             self.hidden[:m] = hidden
             self.logits[:m] = logits.float()
         if self.times:
@@ -268,23 +273,3 @@ class BatchEngine:
                 next_embed[index] = group_embed[index]
         self.rest.counted(active, self.cfg.talker.predictor.num_code_groups - 1)
         return codes, next_embed
-
-    def _graphed_talker_step(self, next_embed: torch.Tensor, running: np.ndarray, positions: np.ndarray,
-                             text_rows: np.ndarray) -> None:
-        """The talker step over all slots: the rows not running ride along with a zero input at
-        position 0 (their cache row is rewritten by the next prefill there)."""
-        n = len(running)
-        full = np.zeros(self.slots, dtype=bool)
-        full[:n] = running
-        at = np.zeros(self.slots, dtype=np.int64)
-        at[:n] = positions
-        rows = np.zeros(self.slots, dtype=np.int64)
-        rows[:n] = text_rows
-        index = torch.from_numpy(rows).to(self.device)
-        text = self.text.gather(1, index.view(self.slots, 1, 1).expand(self.slots, 1, self.text.shape[2]))
-        embeds = torch.zeros(self.slots, 1, self.text.shape[2], dtype=self.dtype, device=self.device)
-        embeds[:n] = next_embed[:n]
-        embeds = (embeds + text) * torch.from_numpy(full).to(self.device, self.dtype).view(self.slots, 1, 1)
-        hidden, logits = self.graphs.talker_step(embeds, torch.from_numpy(at).to(self.device), int(at.max()) + 1)
-        self.hidden.copy_(hidden)
-        self.logits.copy_(logits.float())

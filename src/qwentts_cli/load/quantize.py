@@ -37,9 +37,7 @@ def quantize_talker(talker: nn.Module, mode: str, cache: str | None = None) -> N
 
     `cache`: a file (quant_cache.py) to write the int8 rows to, for the next load.
     """
-    kernel = kernel_for(mode)
-    if kernel is DynamicInt8Linear:
-        int8_pack.load()  # the faster packer, built the first time (native/int8_pack.py)
+    kernel = _kernel(mode)
     names = quantized_linears(talker, mode)
     writer = RowsWriter(cache, {name: tuple(talker.get_submodule(name).weight.shape) for name in names}) if cache else None
     try:
@@ -70,9 +68,7 @@ def swap_in_cached(talker: nn.Module, mode: str, names: list[str], cached, biase
     ~1 s with ours: native/int8_pack.py), and with rows from the cache there are no float
     matrices to keep alive meanwhile.
     """
-    kernel = kernel_for(mode)
-    if kernel is DynamicInt8Linear:
-        int8_pack.load()
+    kernel = _kernel(mode)
 
     def build(name: str) -> nn.Module:
         q, scale = cached[f"{name}.q"], cached[f"{name}.scale"]
@@ -89,6 +85,15 @@ def swap_in_cached(talker: nn.Module, mode: str, names: list[str], cached, biase
                 _replace(talker, name, module)
     cached.release_unused(talker)  # the scales: no page of the file is needed any more
     _return_freed_memory()
+
+
+def _kernel(mode: str) -> type[nn.Module]:
+    """The int8 linear of `mode`; for fbgemm's, the faster packer made available first (built the
+    first time: native/int8_pack.py), so that every linear built next packs with it."""
+    kernel = kernel_for(mode)
+    if kernel is DynamicInt8Linear:
+        int8_pack.load()
+    return kernel
 
 
 def _return_freed_memory() -> None:

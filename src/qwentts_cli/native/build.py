@@ -118,9 +118,9 @@ def reject(name: str, sources: list[str], defines: list[str], reason: str) -> st
     """Record that library `name`, though built, is unusable here (it does not load, or fails a
     check), and remove it: later loads neither use nor rebuild it. -> the record's path, if written."""
     path, failed = library_path(name, sources, defines)
+    if not _write(failed, reason):
+        return None
     try:
-        with open(failed, "w", encoding="utf-8") as f:
-            f.write(reason + "\n")
         os.remove(path)
     except OSError:
         return None
@@ -128,10 +128,15 @@ def reject(name: str, sources: list[str], defines: list[str], reason: str) -> st
 
 
 def _record(failed: str, reason: str) -> None:
-    """Keep why a build failed, then raise BuildFailed with its first line."""
+    """Keep why a build failed, then raise BuildFailed with its first line (not kept, where it
+    cannot be written: the next load tries again)."""
+    raise BuildFailed(reason.splitlines()[0], recorded=failed if _write(failed, reason) else None)
+
+
+def _write(record: str, reason: str) -> bool:
     try:
-        with open(failed, "w", encoding="utf-8") as f:
+        with open(record, "w", encoding="utf-8") as f:
             f.write(reason + "\n")
     except OSError:
-        raise BuildFailed(reason.splitlines()[0]) from None  # not kept: the next load tries again
-    raise BuildFailed(reason.splitlines()[0], recorded=failed)
+        return False
+    return True
